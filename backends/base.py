@@ -1,0 +1,70 @@
+"""The backend contract: one async streaming method, a prompt-token counter, start and close."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from router.config import BackendCommon
+from router.types import ChatMessage, Request, Tier
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of generated text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The end of a generation, with exact token counts from the backend."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # stop, length or cancelled
+
+
+StreamEvent = TextDelta | Finish
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """A backend's current load, read by the scheduler without I/O."""
+
+    in_flight: int = 0
+    queued: int = 0
+    capacity: int = 0  # concurrent generations it can run; 0 when unknown
+
+
+class Backend(abc.ABC):
+    """A place where tokens are produced; subclasses implement `generate`, the rest is optional."""
+
+    def __init__(self, name: str, config: BackendCommon) -> None:
+        self.name = name
+        self.config = config
+
+    @property
+    def tier(self) -> Tier:
+        return self.config.tier
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Loads models or opens connections; called once before the first request."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Releases everything `start` acquired."""
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int | None:
+        """Exact prompt tokens with this backend's tokenizer and template, or None if unknown."""
+        return None
+
+    def load(self) -> Load:
+        return Load()
+
+    @abc.abstractmethod
+    def generate(self, request: Request) -> AsyncIterator[StreamEvent]:
+        """Streams TextDelta events and ends with exactly one Finish.
+
+        Raises router.errors.RouterError subclasses; closing the iterator stops generation.
+        """

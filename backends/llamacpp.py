@@ -1,0 +1,174 @@
+"""Edge backend: GGUF models in-process through llama-cpp-python.
+
+A bounded pool of model instances (`replicas`) serves one generation each; requests beyond the
+pool wait in a queue of at most `max_queue`, and beyond that are refused at once. Generation runs
+in worker threads, never on the event loop; closing the stream stops generation at the next token,
+and the instance returns to the pool only when its thread has let go of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
+from backends.gguf import resolve_gguf
+from router.config import LlamaCppConfig
+from router.errors import InvalidArgument, ResourceExhausted
+from router.types import ChatMessage, Request
+
+_END = object()
+
+
+class _Instance:
+    """One llama.cpp model context and its chat formatter; used by one thread at a time."""
+
+    def __init__(self, config: LlamaCppConfig, path: str) -> None:
+        import llama_cpp  # heavy import, done off the event loop
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llm = llama_cpp.Llama(
+            model_path=path,
+            n_ctx=config.context_window,
+            n_threads=config.threads or os.cpu_count() or 1,
+            n_batch=min(config.batch_size, config.context_window),
+            seed=config.seed if config.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
+            verbose=False,
+        )
+        self.n_ctx = self.llm.n_ctx()
+        vocab = self.llm._model.vocab
+        self.is_eog: Callable[[int], bool] = lambda tok: bool(
+            llama_cpp.llama_vocab_is_eog(vocab, tok)
+        )
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        self.formatter = None
+        if template:
+            self.formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=self._token_text(self.llm.token_eos()),
+                bos_token=self._token_text(self.llm.token_bos()),
+            )
+
+    def _token_text(self, token: int) -> str:
+        return self.llm._model.token_get_text(token) if token >= 0 else ""
+
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """Applies the GGUF's chat template (or a plain fallback) and tokenizes the prompt."""
+        if self.formatter is not None:
+            result = self.formatter(
+                messages=[{"role": m.role, "content": m.content} for m in messages]
+            )
+            return self.llm.tokenize(
+                result.prompt.encode(), add_bos=not result.added_special, special=True
+            )
+        text = "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
+        return self.llm.tokenize(text.encode(), add_bos=True, special=False)
+
+    def run(self, request: Request, cancel: threading.Event, emit: Callable[[Any], None]) -> None:
+        """Generates in the calling (worker) thread, emitting events until done or cancelled."""
+        try:
+            tokens = self.prompt_tokens(request.messages)
+            if len(tokens) + request.max_tokens > self.n_ctx:
+                raise InvalidArgument(
+                    "messages",
+                    f"prompt of {len(tokens)} tokens + max_tokens {request.max_tokens} exceeds the "
+                    f"context window of {self.n_ctx}",
+                )
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            completion, finish = 0, "length"
+            for token in self.llm.generate(
+                tokens, temp=request.temperature, top_k=40, top_p=0.95, min_p=0.05, reset=True
+            ):
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+                if self.is_eog(token):
+                    finish = "stop"
+                    break
+                completion += 1
+                text = decoder.decode(self.llm.detokenize([token], special=False))
+                if text:
+                    emit(TextDelta(text))
+                if completion >= request.max_tokens:
+                    break
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                emit(TextDelta(tail))
+            emit(Finish(len(tokens), completion, finish))
+        except BaseException as exc:  # handed to the event loop, raised there
+            emit(exc)
+        finally:
+            emit(_END)
+
+
+class LlamaCppBackend(Backend):
+    """In-process GGUF model pool; see the module docstring."""
+
+    config: LlamaCppConfig
+
+    def __init__(self, name: str, config: LlamaCppConfig) -> None:
+        super().__init__(name, config)
+        self._instances: list[_Instance] = []
+        self._free: asyncio.Queue[_Instance] = asyncio.Queue()
+        self._waiting = 0
+        self._executor = ThreadPoolExecutor(config.replicas, thread_name_prefix=f"llamacpp-{name}")
+
+    async def start(self) -> None:
+        path = str(resolve_gguf(self.config.gguf))
+        loop = asyncio.get_running_loop()
+        for _ in range(self.config.replicas):
+            instance = await loop.run_in_executor(self._executor, _Instance, self.config, path)
+            self._instances.append(instance)
+            self._free.put_nowait(instance)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        for instance in self._instances:
+            instance.llm.close()
+        self._instances.clear()
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int | None:
+        if not self._instances:
+            return None
+        return len(self._instances[0].prompt_tokens(messages))
+
+    def load(self) -> Load:
+        busy = len(self._instances) - self._free.qsize()
+        return Load(in_flight=busy, queued=self._waiting, capacity=len(self._instances))
+
+    async def generate(self, request: Request) -> AsyncIterator[StreamEvent]:
+        instance = await self._acquire()
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(item: Any) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, item)
+
+        future = loop.run_in_executor(self._executor, instance.run, request, cancel, emit)
+        # The slot frees when the thread lets go of the instance, however the stream ends.
+        future.add_done_callback(lambda _: self._free.put_nowait(instance))
+        try:
+            while (item := await events.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancel.set()
+
+    async def _acquire(self) -> _Instance:
+        if self._free.empty() and self._waiting >= self.config.max_queue:
+            raise ResourceExhausted(
+                f"backend {self.name}: all {len(self._instances)} instances busy and "
+                f"{self._waiting} requests queued (max_queue {self.config.max_queue})"
+            )
+        self._waiting += 1
+        try:
+            return await self._free.get()
+        finally:
+            self._waiting -= 1

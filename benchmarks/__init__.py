@@ -1,0 +1,1 @@
+"""tokenrouter benchmarks: `make bench` runs them and prints figures (targets are reported)."""

@@ -1,0 +1,37 @@
+"""capability: the backend must serve the requested model and fit the request in its context.
+
+Filter:
+    excluded when the request names a model (or alias) the backend does not serve, or when
+    prompt_tokens + max_tokens > context_window.
+Parameters: none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from router.framework import BackendView, RequestContext
+
+
+class Capability:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def filter(self, ctx: RequestContext, backend: BackendView) -> str | None:
+        model = ctx.request.model
+        if model and model not in backend.models:
+            return f"does not serve model {model!r}"
+        need = ctx.prompt_tokens + ctx.request.max_tokens
+        if need > backend.config.context_window:
+            return (
+                f"prompt {ctx.prompt_tokens} + max_tokens {ctx.request.max_tokens} tokens exceeds "
+                f"context window {backend.config.context_window}"
+            )
+        return None
+
+
+def create(name: str, parameters: Mapping[str, Any]) -> Capability:
+    if parameters:
+        raise ValueError(f"takes no parameters, got {', '.join(sorted(parameters))}")
+    return Capability(name)

@@ -1,0 +1,157 @@
+"""Python client for agent frameworks: `generate()` streams text then a result; `route()` decides.
+
+    async with AsyncRouterClient("localhost:50051") as client:
+        async for item in client.generate("Write a haiku", max_tokens=64):
+            if isinstance(item, str):
+                print(item, end="")
+            else:                      # the last item: GenerateResult
+                print(item.usage.completion_tokens, item.decision.backend)
+
+`RouterClient` is the same API, blocking. Errors surface as grpc.RpcError with the server's
+status code and message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from router.api import router_pb2 as pb
+from router.api import router_pb2_grpc as pb_grpc
+
+Messages = str | Sequence[Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """The last item `generate()` yields: the decision, the usage and the whole text."""
+
+    decision: pb.RouteDecision
+    usage: pb.Usage
+    text: str
+
+
+def build_request(
+    prompt: Messages,
+    *,
+    system: str | None = None,
+    privacy: str | int = 0,
+    metadata: Mapping[str, str] | None = None,
+    **fields: Any,
+) -> pb.GenerateRequest:
+    """Builds a GenerateRequest from a prompt string or a list of {role, content} messages.
+
+    `privacy` takes a name ("confidential") or the enum value; other keywords are request fields
+    (request_id, tenant, max_tokens, temperature, model, latency_slo_ms, max_cost_usd, profile).
+    """
+    if isinstance(prompt, str):
+        messages = [{"role": "user", "content": prompt}]
+    else:
+        messages = [dict(m) for m in prompt]
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+    if isinstance(privacy, str):
+        privacy = pb.Privacy.Value(privacy.upper())
+    fields = {k: v for k, v in fields.items() if v is not None}
+    return pb.GenerateRequest(
+        messages=[pb.Message(role=m["role"], content=m["content"]) for m in messages],
+        privacy=privacy,
+        metadata=dict(metadata or {}),
+        **fields,
+    )
+
+
+class _Collector:
+    """Turns the GenerateResponse stream into text chunks and a final GenerateResult."""
+
+    def __init__(self) -> None:
+        self.decision = pb.RouteDecision()
+        self.parts: list[str] = []
+
+    def feed(self, response: pb.GenerateResponse) -> str | GenerateResult | None:
+        kind = response.WhichOneof("event")
+        if kind == "delta":
+            self.parts.append(response.delta.text)
+            return response.delta.text
+        if kind == "decision":
+            self.decision = response.decision
+            return None
+        return GenerateResult(self.decision, response.usage, "".join(self.parts))
+
+
+class AsyncRouterClient:
+    """asyncio client over a grpc.aio channel."""
+
+    def __init__(self, target: str = "localhost:50051", *, timeout: float | None = None) -> None:
+        self._channel = grpc.aio.insecure_channel(target)
+        self._stub = pb_grpc.TokenRouterStub(self._channel)
+        self._timeout = timeout
+
+    async def __aenter__(self) -> AsyncRouterClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def generate(
+        self, prompt: Messages, **options: Any
+    ) -> AsyncIterator[str | GenerateResult]:
+        """Yields text chunks as they arrive, then one GenerateResult."""
+        collector = _Collector()
+        call = self._stub.Generate(build_request(prompt, **options), timeout=self._timeout)
+        try:
+            async for response in call:
+                if (item := collector.feed(response)) is not None:
+                    yield item
+        finally:
+            call.cancel()  # no-op when finished; stops generation when the caller stops early
+
+    async def route(self, prompt: Messages, **options: Any) -> pb.RouteDecision:
+        return await self._stub.Route(build_request(prompt, **options), timeout=self._timeout)
+
+    async def backends(self) -> list[pb.BackendInfo]:
+        reply = await self._stub.ListBackends(pb.ListBackendsRequest(), timeout=self._timeout)
+        return list(reply.backends)
+
+
+class RouterClient:
+    """Blocking client over a plain grpc channel."""
+
+    def __init__(self, target: str = "localhost:50051", *, timeout: float | None = None) -> None:
+        self._channel = grpc.insecure_channel(target)
+        self._stub = pb_grpc.TokenRouterStub(self._channel)
+        self._timeout = timeout
+
+    def __enter__(self) -> RouterClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def generate(self, prompt: Messages, **options: Any) -> Iterator[str | GenerateResult]:
+        """Yields text chunks as they arrive, then one GenerateResult."""
+        collector = _Collector()
+        call = self._stub.Generate(build_request(prompt, **options), timeout=self._timeout)
+        try:
+            for response in call:
+                if (item := collector.feed(response)) is not None:
+                    yield item
+        finally:
+            call.cancel()
+
+    def route(self, prompt: Messages, **options: Any) -> pb.RouteDecision:
+        return self._stub.Route(build_request(prompt, **options), timeout=self._timeout)
+
+    def backends(self) -> list[pb.BackendInfo]:
+        return list(
+            self._stub.ListBackends(pb.ListBackendsRequest(), timeout=self._timeout).backends
+        )

@@ -1,0 +1,219 @@
+"""The router's YAML configuration: schema, defaults and loading with precise error locations."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from router import yamlpos
+from router.errors import ConfigError
+from router.types import Tier
+
+DEFAULT_CONFIG_NAME = "default_config.yaml"
+
+Trust = Literal["edge", "self_hosted", "third_party"]
+Feature = Literal["streaming", "tools", "json_mode"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceConfig(_Strict):
+    """Prices in US dollars."""
+
+    input_per_mtok: float = Field(0.0, ge=0, description="per million prompt tokens")
+    output_per_mtok: float = Field(0.0, ge=0, description="per million completion tokens")
+    per_request: float = Field(0.0, ge=0, description="flat fee per request")
+
+
+class BackendCommon(_Strict):
+    """Fields every backend type has."""
+
+    model: str = Field(min_length=1, description="the model name clients may ask for")
+    aliases: list[str] = Field(default_factory=list)
+    context_window: int = Field(4096, gt=0, le=1_048_576)
+    price: PriceConfig = PriceConfig()
+    region: str = "local"
+    trust: Trust | None = None
+    features: list[Feature] = Field(default_factory=lambda: ["streaming"])
+
+    @property
+    def tier(self) -> Tier:
+        raise NotImplementedError
+
+    @property
+    def effective_trust(self) -> Trust:
+        """The configured trust, else the tier's natural one."""
+        if self.trust:
+            return self.trust
+        return {Tier.EDGE: "edge", Tier.CLOUD_GPU: "self_hosted"}.get(self.tier, "third_party")
+
+
+class LlamaCppConfig(BackendCommon):
+    """An in-process GGUF model on CPU through llama-cpp-python."""
+
+    type: Literal["llamacpp"]
+    gguf: str = Field(
+        min_length=1,
+        description="a GGUF file path, or package:<distribution>/<file> for a GGUF a package ships",
+    )
+    context_window: int = Field(2048, gt=0, le=1_048_576)
+    replicas: int = Field(1, ge=1, le=64, description="model instances; one generation each")
+    max_queue: int = Field(16, ge=0, description="requests that may wait for a free instance")
+    threads: int | None = Field(None, ge=1, description="CPU threads per instance; default: all")
+    batch_size: int = Field(512, ge=1)
+    seed: int = Field(-1, description="sampling seed; -1 for random")
+
+    @property
+    def tier(self) -> Tier:
+        return Tier.EDGE
+
+
+BackendConfig = Annotated[LlamaCppConfig, Field(discriminator="type")]
+
+
+class PolicyConfig(_Strict):
+    type: str = Field(min_length=1, description="a registered policy type, kebab-case")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProfilePolicy(_Strict):
+    policy: str
+    weight: float = Field(1.0, ge=0)
+
+
+class ProfileConfig(_Strict):
+    policies: list[ProfilePolicy] = Field(default_factory=list)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535)
+    grace_period_s: float = Field(10.0, ge=0)
+    log_content: bool = Field(False, description="log message content (off: never logged)")
+
+
+class DefaultsConfig(_Strict):
+    profile: str = "default"
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.7, ge=0, le=2)
+
+
+class LimitsConfig(_Strict):
+    max_tokens: int = Field(8192, ge=1, description="largest max_tokens a request may ask for")
+    max_messages: int = Field(1024, ge=1)
+    max_prompt_chars: int = Field(4_000_000, ge=1)
+
+
+class Config(_Strict):
+    server: ServerConfig = ServerConfig()
+    defaults: DefaultsConfig = DefaultsConfig()
+    limits: LimitsConfig = LimitsConfig()
+    backends: dict[str, BackendConfig] = Field(min_length=1)
+    policies: dict[str, PolicyConfig] = Field(default_factory=dict)
+    profiles: dict[str, ProfileConfig] = Field(default_factory=lambda: {"default": ProfileConfig()})
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        for pname, profile in self.profiles.items():
+            for i, entry in enumerate(profile.policies):
+                if entry.policy not in self.policies:
+                    known = ", ".join(sorted(self.policies)) or "none defined"
+                    raise _PathError(
+                        ("profiles", pname, "policies", i, "policy"),
+                        f"unknown policy {entry.policy!r} (defined: {known})",
+                    )
+        if self.defaults.profile not in self.profiles:
+            raise _PathError(
+                ("defaults", "profile"), f"profile {self.defaults.profile!r} is not defined"
+            )
+        if self.defaults.max_tokens > self.limits.max_tokens:
+            raise _PathError(("defaults", "max_tokens"), "exceeds limits.max_tokens")
+        return self
+
+
+class _PathError(ValueError):
+    """A cross-field error that knows the YAML path it belongs to."""
+
+    def __init__(self, path: tuple[str | int, ...], reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+
+
+class LoadedConfig(BaseModel):
+    """A validated config with where it came from and its content hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config: Config
+    source: str
+    version: str
+    text: str
+
+    def error(self, path: tuple[str | int, ...], reason: str) -> ConfigError:
+        """A ConfigError for `path` in this file, with its line and column."""
+        line, col = yamlpos.locate(yamlpos.compose(self.text), path)
+        return ConfigError(self.source, ".".join(map(str, path)), reason, line, col)
+
+
+def default_config_text() -> str:
+    """The embedded default config (one edge backend on SmolLM2-135M)."""
+    return resources.files("router").joinpath(DEFAULT_CONFIG_NAME).read_text()
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
+    """Loads and validates a config file, or the embedded default when `path` is None."""
+    if path is None:
+        return parse_config(default_config_text(), f"<embedded {DEFAULT_CONFIG_NAME}>")
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), "", f"cannot read file: {exc.strerror or exc}") from exc
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str) -> LoadedConfig:
+    """Validates config text; errors name `source`, the YAML path, line, column and reason."""
+    try:
+        root = yamlpos.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        reason = f"invalid YAML: {getattr(exc, 'problem', exc)}"
+        raise ConfigError(source, "", reason, line, col) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", "the top level must be a mapping")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, source, root) from None
+    version = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return LoadedConfig(config=config, source=source, version=version, text=text)
+
+
+def _config_error(exc: ValidationError, source: str, root: yaml.Node | None) -> ConfigError:
+    err = exc.errors()[0]
+    loc = list(err["loc"])
+    reason = err["msg"]
+    ctx_error = err.get("ctx", {}).get("error")
+    if isinstance(ctx_error, _PathError):
+        loc, reason = list(ctx_error.path), str(ctx_error)
+    # Drop pydantic's discriminator tag (e.g. 'llamacpp') that is not in the YAML.
+    if len(loc) >= 3 and loc[0] == "backends" and isinstance(loc[2], str):
+        tagged = root is not None and yamlpos.locate(root, loc[:3]) == yamlpos.locate(root, loc[:2])
+        if tagged:
+            loc.pop(2)
+    reason = reason.removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        reason = "unknown field"
+    path = ".".join(str(p) for p in loc)
+    line, col = yamlpos.locate(root, loc)
+    return ConfigError(source, path, reason, line, col)

@@ -1,0 +1,58 @@
+"""Errors the router raises; the gRPC service maps each to a status code."""
+
+from __future__ import annotations
+
+
+class RouterError(Exception):
+    """Base class; `code` names the gRPC status the service answers with."""
+
+    code = "INTERNAL"
+
+
+class InvalidArgument(RouterError):
+    """A request field is wrong; the message names the field."""
+
+    code = "INVALID_ARGUMENT"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NoFeasibleBackend(RouterError):
+    """Every backend was excluded; the message says which policy excluded which backend."""
+
+    code = "FAILED_PRECONDITION"
+
+    def __init__(self, rejections: list[tuple[str, str, str]]) -> None:
+        parts = [
+            f"{backend} excluded by {policy}: {reason}" for backend, policy, reason in rejections
+        ]
+        super().__init__("no feasible backend: " + "; ".join(parts))
+        self.rejections = rejections
+
+
+class ResourceExhausted(RouterError):
+    """A queue, capacity or budget limit refused the request."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
+class BackendUnavailable(RouterError):
+    """A backend failed while serving the request."""
+
+    code = "UNAVAILABLE"
+
+
+class ConfigError(Exception):
+    """A configuration file is invalid; the message names the file, the YAML path and the reason."""
+
+    def __init__(self, file: str, path: str, reason: str, line: int = 0, column: int = 0) -> None:
+        where = f"{file}:{line}:{column}" if line else file
+        super().__init__(f"{where}: {path or '<root>'}: {reason}")
+        self.file = file
+        self.path = path
+        self.reason = reason
+        self.line = line
+        self.column = column

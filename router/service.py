@@ -1,0 +1,66 @@
+"""The gRPC TokenRouter service: translation between proto and the router core, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from backends.base import TextDelta
+from router import convert
+from router.api import router_pb2 as pb
+from router.api import router_pb2_grpc as pb_grpc
+from router.engine import Router
+from router.errors import RouterError
+from router.types import Decision, Request
+
+HEALTH_TO_PB = {True: pb.HEALTHY, False: pb.UNHEALTHY}
+
+
+async def abort(context: grpc.aio.ServicerContext, exc: RouterError) -> None:
+    """Ends the call with the status the error names and its message."""
+    await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
+
+
+class TokenRouterService(pb_grpc.TokenRouterServicer):
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    async def _request(self, msg: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> Request:
+        try:
+            return convert.request_from_pb(msg, self.router.config)
+        except RouterError as exc:
+            await abort(context, exc)
+            raise  # unreachable: abort raises
+
+    async def Generate(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.GenerateResponse]:
+        req = await self._request(request, context)
+        try:
+            async for event in self.router.generate(req):
+                if isinstance(event, TextDelta):
+                    yield pb.GenerateResponse(delta=pb.Delta(text=event.text))
+                elif isinstance(event, Decision):
+                    yield pb.GenerateResponse(decision=convert.decision_to_pb(event))
+                else:
+                    yield pb.GenerateResponse(usage=convert.usage_to_pb(event))
+        except RouterError as exc:
+            await abort(context, exc)
+
+    async def Route(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RouteDecision:
+        req = await self._request(request, context)
+        try:
+            return convert.decision_to_pb(await self.router.route(req))
+        except RouterError as exc:
+            await abort(context, exc)
+            raise
+
+    async def ListBackends(
+        self, request: pb.ListBackendsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListBackendsResponse:
+        return pb.ListBackendsResponse(
+            backends=[convert.backend_to_pb(v, pb.HEALTHY) for v in self.router.views()]
+        )

@@ -1,0 +1,28 @@
+"""Observed per-backend statistics (moving averages), updated as requests finish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EWMA_ALPHA = 0.2
+
+
+def ewma(previous: float, sample: float, alpha: float = EWMA_ALPHA) -> float:
+    """Exponentially weighted moving average; the first sample is taken as is."""
+    return sample if previous == 0.0 else previous + alpha * (sample - previous)
+
+
+@dataclass(slots=True)
+class BackendStats:
+    ttft_ms: float = 0.0
+    tokens_per_s: float = 0.0
+    requests: int = 0
+    failures: int = 0
+
+    def observe(self, ttft_ms: float, completion_tokens: int, decode_s: float) -> None:
+        """Records one finished request: its time to first token and its decode speed."""
+        self.requests += 1
+        if completion_tokens > 0:
+            self.ttft_ms = ewma(self.ttft_ms, ttft_ms)
+        if completion_tokens > 1 and decode_s > 0:
+            self.tokens_per_s = ewma(self.tokens_per_s, (completion_tokens - 1) / decode_s)

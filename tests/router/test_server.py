@@ -1,0 +1,186 @@
+"""Integration tests: a real gRPC server on a free port serving the real SmolLM2 model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from router.api import router_pb2 as pb
+from tests.conftest import edge_config, request
+
+
+async def collect(call) -> tuple[pb.RouteDecision, list[str], pb.Usage]:
+    decision, deltas, usage = None, [], None
+    while (msg := await call.read()) is not grpc.aio.EOF:
+        kind = msg.WhichOneof("event")
+        if kind == "decision":
+            assert decision is None and not deltas, "the decision comes first, once"
+            decision = msg.decision
+        elif kind == "delta":
+            deltas.append(msg.delta.text)
+        else:
+            usage = msg.usage
+    return decision, deltas, usage
+
+
+async def test_generate_streams_real_model_text_with_exact_usage(start_server, model_path):
+    """Generate streams decision, text and usage, matching llama-cpp-python's own greedy output."""
+    from llama_cpp import Llama
+
+    srv = await start_server()
+    req = request("What is the capital of France?", max_tokens=16, temperature=0.0)
+    decision, deltas, usage = await collect(srv.stub.Generate(req))
+    assert decision.backend == "edge-smollm2" and decision.tier == pb.EDGE
+    assert decision.solver and decision.candidates[0].feasible
+    text = "".join(deltas)
+    assert text.strip()
+    assert usage.completion_tokens == len(deltas)  # one delta per ASCII token
+    assert usage.backend == "edge-smollm2" and usage.finish_reason in ("stop", "length")
+    assert usage.ttft_ms > 0 and usage.total_ms >= usage.ttft_ms
+    direct = Llama(model_path=model_path, n_ctx=1024, n_threads=2, verbose=False)
+    out = await asyncio.to_thread(
+        direct.create_chat_completion,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=16,
+        temperature=0.0,
+    )
+    assert text == out["choices"][0]["message"]["content"]
+    assert usage.completion_tokens == out["usage"]["completion_tokens"]
+    assert usage.prompt_tokens == out["usage"]["prompt_tokens"]
+    direct.close()
+
+
+async def test_health_is_serving_and_reflection_lists_the_service(start_server):
+    """The standard health service says SERVING and reflection lists tokenrouter.v1.TokenRouter."""
+    srv = await start_server()
+    health = health_pb2_grpc.HealthStub(srv.channel)
+    for service in ("", "tokenrouter.v1.TokenRouter"):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(srv.channel)
+    call = stub.ServerReflectionInfo()
+    await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+    reply = await call.read()
+    await call.done_writing()
+    names = {s.name for s in reply.list_services_response.service}
+    assert "tokenrouter.v1.TokenRouter" in names and "grpc.health.v1.Health" in names
+
+
+async def test_list_backends_reports_tier_models_and_price(start_server):
+    """ListBackends returns the edge backend with its tier, models, health and context window."""
+    srv = await start_server()
+    reply = await srv.stub.ListBackends(pb.ListBackendsRequest())
+    (b,) = reply.backends
+    assert b.name == "edge-smollm2" and b.tier == pb.EDGE and b.health == pb.HEALTHY
+    assert list(b.models) == ["smollm2"] and b.context_window == 1024 and b.trust == "edge"
+
+
+BAD_INPUTS = [
+    (pb.GenerateRequest(max_tokens=4), "messages"),
+    (pb.GenerateRequest(messages=[pb.Message(role="wizard", content="hi")]), "messages[0].role"),
+    (pb.GenerateRequest(messages=[pb.Message(role="user", content="")]), "messages"),
+    (request(max_tokens=-1), "max_tokens"),
+    (request(max_tokens=10_000_000), "max_tokens"),
+    (request(max_tokens=2000), "max_tokens"),  # under the limit but above every context window
+    (request(profile="nope"), "profile"),
+    (request(model="gpt-9"), "model"),
+    (request("word " * 3000), "messages"),
+    (request(temperature=5.0), "temperature"),
+    (request(latency_slo_ms=-5), "latency_slo_ms"),
+    (request(max_cost_usd=-1.0), "max_cost_usd"),
+]
+
+
+@pytest.mark.parametrize("method", ["Generate", "Route"])
+async def test_bad_input_is_invalid_argument_naming_the_field(start_server, method):
+    """Each bad request gets INVALID_ARGUMENT naming its field, and the server keeps serving."""
+    srv = await start_server()
+    rpc = getattr(srv.stub, method)
+    for bad, field in BAD_INPUTS:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            result = rpc(bad)
+            if method == "Generate":
+                await collect(result)
+            else:
+                await result
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, bad
+        assert err.value.details().startswith(f"{field}:"), err.value.details()
+    decision = await srv.stub.Route(request())
+    assert decision.backend == "edge-smollm2"
+
+
+async def test_route_returns_the_decision_with_candidates(start_server):
+    """Route decides without generating and explains every candidate."""
+    srv = await start_server()
+    d = await srv.stub.Route(request(request_id="r-1", tenant="acme"))
+    assert d.backend == "edge-smollm2" and d.model == "smollm2" and d.request_id == "r-1"
+    assert d.profile == "default" and d.decision_us >= 0
+    assert [c.backend for c in d.candidates] == ["edge-smollm2"]
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_cancelling_mid_stream_frees_the_model_slot(start_server):
+    """A client cancel stops generation and frees the only replica for the next request."""
+    srv = await start_server(edge_config(replicas=1, max_queue=0))
+    backend = srv.server.router.backends["edge-smollm2"]
+    call = srv.stub.Generate(request("Tell me a long story.", max_tokens=400))
+    for _ in range(4):  # the decision and three deltas
+        await call.read()
+    call.cancel()
+    await wait_for(lambda: backend.load().in_flight == 0)
+    _, deltas_after, usage = await collect(srv.stub.Generate(request(max_tokens=4)))
+    assert usage.completion_tokens > 0 and deltas_after
+
+
+async def test_requests_beyond_replicas_queue_and_all_complete(start_server):
+    """More concurrent requests than replicas wait in the queue and every one completes."""
+    srv = await start_server(edge_config(replicas=1, max_queue=8))
+    results = await asyncio.gather(
+        *(collect(srv.stub.Generate(request(max_tokens=6))) for _ in range(4))
+    )
+    assert all(usage.completion_tokens > 0 for _, _, usage in results)
+
+
+async def test_requests_beyond_max_queue_are_refused_at_once(start_server):
+    """With the replica busy and the queue full, the next request gets RESOURCE_EXHAUSTED."""
+    srv = await start_server(edge_config(replicas=1, max_queue=1))
+    backend = srv.server.router.backends["edge-smollm2"]
+    running = asyncio.ensure_future(collect(srv.stub.Generate(request(max_tokens=60))))
+    await wait_for(lambda: backend.load().in_flight == 1)
+    queued = asyncio.ensure_future(collect(srv.stub.Generate(request(max_tokens=4))))
+    await wait_for(lambda: backend.load().queued == 1)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await collect(srv.stub.Generate(request(max_tokens=4)))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_queue 1" in err.value.details()
+    for fut in (running, queued):
+        assert (await fut)[2].completion_tokens > 0
+
+
+async def test_graceful_shutdown_lets_in_flight_stream_finish(start_server):
+    """On stop, watchers see NOT_SERVING, new calls are refused, the running stream completes."""
+    srv = await start_server()
+    health = health_pb2_grpc.HealthStub(srv.channel)
+    watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+    call = srv.stub.Generate(request("Count to twenty.", max_tokens=40, temperature=0.0))
+    assert (await call.read()).HasField("decision")
+    assert (await call.read()).HasField("delta")
+    stopping = asyncio.ensure_future(srv.server.stop(grace=30))
+    assert (await watch.read()).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert await watch.read() is grpc.aio.EOF  # watchers do not hold the shutdown
+    with pytest.raises(grpc.aio.AioRpcError):
+        await srv.stub.Route(request(), timeout=2)
+    _, _, usage = await collect(call)
+    assert usage.completion_tokens == 40 or usage.finish_reason == "stop"
+    await stopping
