@@ -1,8 +1,9 @@
 """capability: the backend must serve the requested model and fit the request in its context.
 
 Filter:
-    excluded when the request names a model (or alias) the backend does not serve, or when
-    prompt_tokens + max_tokens > context_window.
+    excluded when the request names a model (or alias) the backend does not serve, when
+    prompt_tokens + max_tokens > context_window, or when the request needs a feature
+    (streaming, tools, json_mode) the backend does not list.
 Parameters: none.
 """
 
@@ -28,6 +29,9 @@ class Capability:
                 f"prompt {ctx.prompt_tokens} + max_tokens {ctx.request.max_tokens} tokens exceeds "
                 f"context window {backend.config.context_window}"
             )
+        missing = [f for f in ctx.request.features if f not in backend.config.features]
+        if missing:
+            return f"lacks feature {', '.join(missing)}"
         return None
 
 

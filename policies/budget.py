@@ -1,0 +1,143 @@
+"""budget: per-tenant spend limits per time window.
+
+    worst_cost(r, b) = prompt x input price + max_tokens x output price + fee
+    excluded when worst_cost(r, b) > limit - spent - held   (for every budget that applies)
+    batch: sum of worst_cost over a tenant's placed requests <= what is left of its budget
+Admission holds worst_cost; the end of the stream settles the real cost; a failure releases it.
+When budgets are why nothing is feasible, the request gets RESOURCE_EXHAUSTED naming the budget.
+Parameters:
+    budgets ([]): list of {tenant, limit_usd, window}; tenant "*" gives every tenant its own
+        budget of that size; window is seconds or a duration like "30m", "1h", "1d", "30d".
+Example:
+    budgets:
+      - {tenant: acme, limit_usd: 50, window: 1d}
+      - {tenant: "*", limit_usd: 5, window: 1h}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from policies.params import Params, parse
+from router.budgets import BudgetStore, Hold, MemoryBudgetStore
+from router.errors import ResourceExhausted
+from router.estimates import cost_usd
+from router.framework import BackendView, Constraint, RequestContext, SideLimit
+from router.types import Usage
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class BudgetSpec(Params):
+    tenant: str = Field(min_length=1)
+    limit_usd: float = Field(ge=0)
+    window: float = Field(description="seconds")
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value)
+            if not m:
+                raise ValueError(f"not a duration: {value!r} (e.g. 30m, 1h, 1d)")
+            value = float(m[1]) * _UNITS[m[2]]
+        if not isinstance(value, int | float) or value <= 0:
+            raise ValueError("must be a positive duration")
+        return value
+
+
+class BudgetParams(Params):
+    budgets: list[BudgetSpec] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Applicable:
+    label: str  # "budget acme/1d"
+    key: str
+    spec: BudgetSpec
+
+
+class _Holds:
+    def __init__(self, store: BudgetStore, holds: list[Hold]) -> None:
+        self._store = store
+        self._holds = holds
+
+    def settle(self, usage: Usage) -> None:
+        for hold in self._holds:
+            self._store.settle(hold, usage.cost_usd)
+        self._holds = []
+
+    def release(self) -> None:
+        for hold in self._holds:
+            self._store.release(hold)
+        self._holds = []
+
+
+class Budget:
+    resource = True
+
+    def __init__(self, name: str, params: BudgetParams, store: BudgetStore) -> None:
+        self.name = name
+        self.params = params
+        self.store = store
+
+    def _applicable(self, tenant: str) -> list[_Applicable]:
+        out = []
+        for spec in self.params.budgets:
+            if spec.tenant in (tenant, "*"):
+                window = f"{spec.window:g}s"
+                out.append(
+                    _Applicable(f"budget {tenant}/{window}", f"{self.name}:{tenant}:{window}", spec)
+                )
+        return out
+
+    def _left(self, a: _Applicable) -> float:
+        return self.store.available(a.key, a.spec.limit_usd, a.spec.window)
+
+    @staticmethod
+    def worst_cost(ctx: RequestContext, backend: BackendView) -> float:
+        return cost_usd(backend.config.price, ctx.prompt_tokens, ctx.request.max_tokens)
+
+    def filter(self, ctx: RequestContext, backend: BackendView) -> str | None:
+        cost = self.worst_cost(ctx, backend)
+        for a in self._applicable(ctx.request.tenant):
+            if cost > (left := self._left(a)):
+                return f"{a.label}: ${max(left, 0):.6f} left, request may cost ${cost:.6f}"
+        return None
+
+    def constraints(
+        self, batch: Sequence[RequestContext], backends: Sequence[BackendView]
+    ) -> list[Constraint]:
+        out: list[Constraint] = []
+        seen: dict[str, tuple[_Applicable, dict[tuple[int, str], float]]] = {}
+        for i, ctx in enumerate(batch):
+            for a in self._applicable(ctx.request.tenant):
+                _, weights = seen.setdefault(a.key, (a, {}))
+                for b in backends:
+                    weights[(i, b.name)] = self.worst_cost(ctx, b)
+        for a, weights in seen.values():
+            out.append(SideLimit(a.label, weights, max(0.0, self._left(a))))
+        return out
+
+    def reserve(self, ctx: RequestContext, backend: BackendView) -> _Holds | None:
+        applicable = self._applicable(ctx.request.tenant)
+        if not applicable:
+            return None
+        cost = self.worst_cost(ctx, backend)
+        holds = []
+        for a in applicable:
+            hold = self.store.reserve(a.key, cost, a.spec.limit_usd, a.spec.window)
+            if hold is None:  # the filter checked it; only a concurrent spend gets here
+                _Holds(self.store, holds).release()
+                raise ResourceExhausted(f"{a.label}: exhausted by concurrent requests")
+            holds.append(hold)
+        return _Holds(self.store, holds)
+
+
+def create(name: str, parameters: Mapping[str, Any], store: BudgetStore | None = None) -> Budget:
+    return Budget(name, parse(BudgetParams, parameters), store or MemoryBudgetStore())

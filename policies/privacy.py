@@ -1,0 +1,289 @@
+"""privacy: keeps each request on backends trusted, and located, for its data-sensitivity class.
+
+Prepare:
+    a request with an explicit class keeps it (nothing is scanned; detected = ()). An
+    UNSPECIFIED request has every message's content scanned by the enabled detectors, and
+        privacy = max(unspecified_class, ctx.privacy, class of each detector that fired)
+    so detection only ever raises the class (ctx.privacy keeps what an earlier preparer
+    decided); `detected` names the detectors that fired.
+Filter (on the effective class, ctx.privacy; UNSPECIFIED there counts as unspecified_class):
+    excluded when backend.config.effective_trust is not in trust[class], or when regions[class]
+    is set and backend.config.region is not in it. A RESTRICTED request never reaches a
+    third_party backend: allowing that is a parameter error, and the filter checks it anyway
+    (`third_party_forbidden`, which the scheduler may also apply as an always-on guard).
+
+Parameters (all optional; class names PUBLIC, INTERNAL, CONFIDENTIAL, RESTRICTED in any case):
+    trust: {class: [trust levels]}, levels from edge, self_hosted, third_party. A class left out
+        keeps its default: PUBLIC and INTERNAL [edge, self_hosted, third_party]; CONFIDENTIAL and
+        RESTRICTED [edge, self_hosted]. third_party for RESTRICTED is refused.
+    regions: {class: [regions]} compared with the backends' `region`; a class left out: any.
+    unspecified_class: the class of an UNSPECIFIED request where nothing fired (INTERNAL).
+    detectors: {built-in detector: class it raises to, or null/false to turn it off}. Defaults:
+        email CONFIDENTIAL, phone CONFIDENTIAL, card RESTRICTED, iban RESTRICTED,
+        secret RESTRICTED, national_id RESTRICTED (policies/detectors.py says what each finds).
+    patterns: [{name, regex, class}] custom detectors (Python regex syntax, run on every
+        UNSPECIFIED request: keep them simple), checked after the built-ins.
+
+Example:
+    policies:
+      privacy:
+        type: privacy
+        parameters:
+          unspecified_class: INTERNAL
+          trust:
+            CONFIDENTIAL: [edge, self_hosted]
+          regions:
+            RESTRICTED: [local, eu-west-1]
+          detectors:
+            phone: null
+            email: INTERNAL
+          patterns:
+            - {name: employee_id, regex: 'EMP-\\d{6}', class: CONFIDENTIAL}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from policies.detectors import DETECTORS, Detector, detect
+from policies.params import Params
+from router.config import Trust
+from router.framework import BackendView, RequestContext
+from router.types import Privacy
+
+CLASSES = (Privacy.PUBLIC, Privacy.INTERNAL, Privacy.CONFIDENTIAL, Privacy.RESTRICTED)
+TRUST_LEVELS: tuple[Trust, ...] = ("edge", "self_hosted", "third_party")
+DEFAULT_TRUST: dict[Privacy, tuple[Trust, ...]] = {
+    Privacy.PUBLIC: TRUST_LEVELS,
+    Privacy.INTERNAL: TRUST_LEVELS,
+    Privacy.CONFIDENTIAL: ("edge", "self_hosted"),
+    Privacy.RESTRICTED: ("edge", "self_hosted"),
+}
+DEFAULT_DETECTORS: dict[str, Privacy] = {
+    "email": Privacy.CONFIDENTIAL,
+    "phone": Privacy.CONFIDENTIAL,
+    "card": Privacy.RESTRICTED,
+    "iban": Privacy.RESTRICTED,
+    "secret": Privacy.RESTRICTED,
+    "national_id": Privacy.RESTRICTED,
+}
+
+
+def third_party_forbidden(privacy: Privacy, backend: BackendView) -> bool:
+    """True exactly for a RESTRICTED request on a third_party backend, whatever the config."""
+    return privacy == Privacy.RESTRICTED and backend.config.effective_trust == "third_party"
+
+
+class PrivacyPolicy:
+    """Raises the class of UNSPECIFIED requests from their content; filters by trust and region."""
+
+    def __init__(
+        self,
+        name: str,
+        trust: Mapping[Privacy, Sequence[str]] | None = None,
+        regions: Mapping[Privacy, Sequence[str]] | None = None,
+        unspecified_class: Privacy = Privacy.INTERNAL,
+        detectors: Sequence[tuple[Detector, Privacy]] = (),
+    ) -> None:
+        self.name = name
+        allowed = {**DEFAULT_TRUST, **(trust or {})}
+        self.trust = {c: tuple(t for t in TRUST_LEVELS if t in allowed[c]) for c in CLASSES}
+        # Never third_party for RESTRICTED, even when constructed without create()'s checks.
+        self.trust[Privacy.RESTRICTED] = tuple(
+            t for t in self.trust[Privacy.RESTRICTED] if t != "third_party"
+        )
+        self.regions = {c: tuple(r) for c, r in (regions or {}).items()}
+        self.unspecified_class = unspecified_class
+        self.detectors = tuple(d for d, _ in detectors)
+        self.raises_to = {d.name: c for d, c in detectors}
+
+    def prepare(self, ctx: RequestContext) -> RequestContext:
+        """Keeps an explicit class; otherwise the class the detected content calls for."""
+        if ctx.request.privacy != Privacy.UNSPECIFIED:
+            return dataclasses.replace(ctx, privacy=ctx.request.privacy, detected=())
+        found = detect((m.content for m in ctx.request.messages), self.detectors)
+        # Never below what an earlier preparer decided, so that such policies compose.
+        privacy = max([self.unspecified_class, ctx.privacy, *(self.raises_to[n] for n in found)])
+        detected = (*ctx.detected, *(n for n in found if n not in ctx.detected))
+        return dataclasses.replace(ctx, privacy=privacy, detected=detected)
+
+    def filter(self, ctx: RequestContext, backend: BackendView) -> str | None:
+        """Why `backend` may not serve this class of request, or None."""
+        privacy = self.unspecified_class if ctx.privacy == Privacy.UNSPECIFIED else ctx.privacy
+        trust = backend.config.effective_trust
+        allowed = self.trust[privacy]
+        if trust not in allowed:  # which covers third_party_forbidden(privacy, backend)
+            return (
+                f"{self._subject(ctx, privacy)} may not use a {trust} backend; "
+                f"allowed: {', '.join(allowed) or 'none'}"
+            )
+        regions = self.regions.get(privacy)
+        if regions is not None and backend.config.region not in regions:
+            return (
+                f"{self._subject(ctx, privacy)} may not use a backend in region "
+                f"{backend.config.region!r}; allowed regions: {', '.join(regions)}"
+            )
+        return None
+
+    def _subject(self, ctx: RequestContext, privacy: Privacy) -> str:
+        """'RESTRICTED request', with the detectors that raised it to that class if any did."""
+        raised_by = [
+            n
+            for n in ctx.detected
+            if self.raises_to.get(n) == privacy and privacy > self.unspecified_class
+        ]
+        detected = f" (detected: {', '.join(raised_by)})" if raised_by else ""
+        return f"{privacy.name} request{detected}"
+
+
+# --- parameters -------------------------------------------------------------------------------
+
+_CLASS_NAMES = ", ".join(c.name for c in CLASSES)
+
+
+def _privacy_class(value: object) -> Privacy:
+    if isinstance(value, Privacy) and value in CLASSES:
+        return value
+    if isinstance(value, str) and value.upper() in _CLASS_NAMES.split(", "):
+        return Privacy[value.upper()]
+    raise ValueError(f"unknown privacy class {value!r} (known: {_CLASS_NAMES})")
+
+
+def _detector_class(value: object) -> Privacy | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        raise ValueError("expected a privacy class, or null/false to turn the detector off")
+    return _privacy_class(value)
+
+
+def _builtin_detector(name: str) -> str:
+    if name in DETECTORS:
+        return name
+    close = difflib.get_close_matches(name, DETECTORS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown detector {name!r}{hint} (known: {', '.join(DETECTORS)})")
+
+
+ClassName = Annotated[Privacy, BeforeValidator(_privacy_class)]
+DetectorClass = Annotated[Privacy | None, BeforeValidator(_detector_class)]
+DetectorName = Annotated[str, AfterValidator(_builtin_detector)]
+
+
+class PatternParams(Params):
+    name: str = Field(min_length=1)
+    regex: str = Field(min_length=1)
+    class_: ClassName = Field(alias="class")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, regex: str, info: ValidationInfo) -> str:
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            name = info.data.get("name", "?")
+            raise ValueError(f"pattern {name!r}: invalid regex {regex!r}: {exc}") from None
+        return regex
+
+
+class PrivacyParams(Params):
+    trust: dict[ClassName, list[Trust]] = Field(default_factory=dict)
+    regions: dict[ClassName, list[Annotated[str, Field(min_length=1)]]] = Field(
+        default_factory=dict
+    )
+    unspecified_class: ClassName = Privacy.INTERNAL
+    detectors: dict[DetectorName, DetectorClass] = Field(default_factory=dict)
+    patterns: list[PatternParams] = Field(default_factory=list)
+
+    @field_validator("trust", "regions", mode="before")
+    @classmethod
+    def _one_entry_per_class(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            seen: dict[str, object] = {}
+            for key in value:
+                upper = key.upper() if isinstance(key, str) else key
+                if upper in seen:
+                    raise ValueError(f"{seen[upper]!r} and {key!r} name the same class")
+                seen[upper] = key
+        return value
+
+    @field_validator("trust")
+    @classmethod
+    def _restricted_stays_private(
+        cls, trust: dict[Privacy, list[Trust]]
+    ) -> dict[Privacy, list[Trust]]:
+        for privacy, levels in trust.items():
+            if not levels:
+                raise ValueError(f"{privacy.name}: allow at least one trust level")
+        if "third_party" in trust.get(Privacy.RESTRICTED, ()):
+            raise ValueError(
+                "RESTRICTED: third_party is never allowed (a RESTRICTED request must not reach "
+                "a third-party backend)"
+            )
+        return trust
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_listed(cls, regions: dict[Privacy, list[str]]) -> dict[Privacy, list[str]]:
+        for privacy, names in regions.items():
+            if not names:
+                raise ValueError(f"{privacy.name}: list at least one region (or leave it out)")
+        return regions
+
+    @field_validator("patterns")
+    @classmethod
+    def _unique_names(cls, patterns: list[PatternParams]) -> list[PatternParams]:
+        seen = set(DETECTORS)
+        for i, pattern in enumerate(patterns):
+            if pattern.name in seen:
+                raise ValueError(f"pattern {i} is named {pattern.name!r}, a name already taken")
+            seen.add(pattern.name)
+        return patterns
+
+
+def _describe(exc: ValidationError) -> str:
+    """'path: problem' for each error (as policies.params.parse, but every error, keys as
+    written, and a suggestion for a misspelt parameter)."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if p != "[key]"]
+        reason = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            known = PrivacyParams.model_fields if len(loc) == 1 else PatternParams.model_fields
+            names = [f.alias or n for n, f in known.items()]
+            close = difflib.get_close_matches(loc[-1], names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            reason = f"unknown parameter{hint} (known: {', '.join(names)})"
+        parts.append(f"{'.'.join(loc)}: {reason}" if loc else reason)
+    return "; ".join(parts)
+
+
+def create(name: str, parameters: Mapping[str, Any]) -> PrivacyPolicy:
+    """Builds the policy; raises ValueError naming each bad parameter and what is wrong."""
+    try:
+        params = PrivacyParams.model_validate(dict(parameters or {}))
+    except ValidationError as exc:
+        raise ValueError(_describe(exc)) from None
+    raises_to = {**DEFAULT_DETECTORS, **params.detectors}
+    detectors = [(DETECTORS[n], c) for n, c in raises_to.items() if c is not None]
+    detectors += [(Detector(p.name, p.regex), p.class_) for p in params.patterns]
+    return PrivacyPolicy(
+        name,
+        trust=params.trust,
+        regions=params.regions,
+        unspecified_class=params.unspecified_class,
+        detectors=detectors,
+    )

@@ -1,0 +1,84 @@
+"""budget policy and store: windows, reserve/settle/release, filter and batch constraints."""
+
+from __future__ import annotations
+
+import pytest
+
+from policies.budget import create
+from router.budgets import MemoryBudgetStore
+from router.errors import ResourceExhausted
+from router.framework import SideLimit
+from router.types import Usage
+from tests.conftest import backend_view, context
+
+API = backend_view("api", price={"per_request": 1.0})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 3600.0 * 10
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(limit: float = 2.5, tenant: str = "acme", clock: Clock | None = None):
+    store = MemoryBudgetStore(clock or Clock())
+    spec = {"tenant": tenant, "limit_usd": limit, "window": "1h"}
+    return create("budget", {"budgets": [spec]}, store=store), store
+
+
+def test_reserve_settle_release_account_exactly():
+    """Holds count against the budget; settle charges the real cost; release gives it back."""
+    policy, store = make()
+    ctx = context(tenant="acme")
+    first = policy.reserve(ctx, API)
+    second = policy.reserve(ctx, API)
+    assert "$0.500000 left" in policy.filter(ctx, API)
+    first.settle(Usage(cost_usd=0.25))
+    second.release()
+    assert store.held_count() == 0
+    assert store.available("budget:acme:3600s", 2.5, 3600) == pytest.approx(2.25)
+
+
+def test_budget_resets_with_the_window():
+    """A fixed window: spend in one hour does not count in the next."""
+    clock = Clock()
+    policy, _ = make(limit=1.0, clock=clock)
+    policy.reserve(context(tenant="acme"), API).settle(Usage(cost_usd=1.0))
+    assert policy.filter(context(tenant="acme"), API) is not None
+    clock.now += 3600
+    assert policy.filter(context(tenant="acme"), API) is None
+
+
+def test_other_tenants_and_wildcard():
+    """A named budget binds its tenant only; '*' gives each tenant its own budget."""
+    policy, _ = make(limit=0.5)
+    assert policy.filter(context(tenant="other"), API) is None
+    wildcard, _ = make(limit=0.5, tenant="*")
+    assert "budget other/3600s" in wildcard.filter(context(tenant="other"), API)
+
+
+def test_reserve_beyond_budget_raises_resource_exhausted():
+    """A hold that no longer fits raises RESOURCE_EXHAUSTED naming the budget and leaks nothing."""
+    policy, store = make(limit=1.0)
+    policy.reserve(context(tenant="acme"), API)
+    with pytest.raises(ResourceExhausted, match="budget acme"):
+        policy.reserve(context(tenant="acme"), API)
+    assert store.held_count() == 1
+
+
+def test_constraints_share_one_limit_per_tenant_budget():
+    """A batch of one tenant's requests shares a single SideLimit with worst-case weights."""
+    policy, _ = make(limit=1.5)
+    batch = [context(tenant="acme"), context(tenant="acme"), context(tenant="zed")]
+    (side,) = policy.constraints(batch, [API, backend_view("edge")])
+    assert isinstance(side, SideLimit) and side.limit == 1.5
+    assert side.weights[(0, "api")] == 1.0 and (2, "api") not in side.weights
+
+
+@pytest.mark.parametrize("window", ["1w", "", -5, "0s"])
+def test_bad_windows_are_rejected(window):
+    """Windows must be positive durations like 30m, 1h, 1d."""
+    with pytest.raises(ValueError, match=r"budgets\.0\.window"):
+        create("budget", {"budgets": [{"tenant": "a", "limit_usd": 1, "window": window}]})

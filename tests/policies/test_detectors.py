@@ -1,0 +1,223 @@
+"""Sensitive-content detectors: what each built-in finds and ignores, custom ones, detect()."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from policies.detectors import DETECTORS, Detector, detect, iban_valid, luhn_valid
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0"
+    "IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+KEY48 = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u1V2w3X4"
+
+CASES = [
+    # email
+    ("email", "mail jane.doe@example.com today", True),
+    ("email", "x+tag@mail.example.co.uk", True),
+    ("email", "@dataclass(frozen=True)", False),
+    ("email", "ssh user@localhost", False),
+    ("email", "follow @someone on example.com", False),
+    # phone
+    ("phone", "call (555) 123-4567", True),
+    ("phone", "call 555-123-4567.", True),
+    ("phone", "call 555.123.4567", True),
+    ("phone", "ring +44 20 7946 0958", True),
+    ("phone", "ring +1 (555) 123-4567", True),
+    ("phone", "ring +442079460958", True),
+    ("phone", "ring 020 7946 0958", True),
+    ("phone", "ring 06 12 34 56 78", True),
+    ("phone", "ring +33 6 12 34 56 78", True),
+    ("phone", "in 2023 we grew", False),
+    ("phone", "it costs $1,234.56 or 1234567.89", False),
+    ("phone", "order 5551234567 shipped", False),
+    ("phone", "released 2024-05-01 at 10:30", False),
+    ("phone", "python 3.11.7 on 192.168.100.200", False),
+    ("phone", "ISBN 978-3-16-148410-0", False),
+    ("phone", "+5 points, +12345", False),
+    # card
+    ("card", "card 4111 1111 1111 1111 exp 12/29", True),
+    ("card", "card 4111-1111-1111-1111", True),
+    ("card", "card 4111111111111111", True),
+    ("card", "amex 378282246310005", True),
+    ("card", "mc 5555555555554444, disc 6011111111111117", True),
+    ("card", "visa13 4222222222222", True),
+    ("card", "card 4111 1111 1111 1112", False),  # fails Luhn
+    ("card", "id 4111111111111112", False),  # fails Luhn
+    ("card", "ts 1700000000000 and 9999999999999995", False),  # no card network starts so
+    ("card", "ISBN 978-3-16-148410-0", False),
+    ("card", "4111 1111 1111 1111 1111 1111", False),  # part of a longer number
+    # iban
+    ("iban", "pay to GB82 WEST 1234 5698 7654 32 please", True),
+    ("iban", "GB82WEST12345698765432", True),
+    ("iban", "DE89 3704 0044 0532 0130 00", True),
+    ("iban", "FR14 2004 1010 0505 0001 3M02 606", True),
+    ("iban", "NL91ABNA0417164300.", True),
+    ("iban", "GB82 WEST 1234 5698 7654 33", False),  # corrupted: mod-97 fails
+    ("iban", "DE89 3704 0044 0532 0130 01", False),
+    ("iban", "XX82 WEST 1234 5698 7654 32", False),  # no such country
+    ("iban", "GB82 WEST 1234", False),  # too short for GB
+    ("iban", "AB12 CDEF GHIJ KLMN", False),
+    # secret
+    ("secret", f"key sk-{KEY48}", True),
+    ("secret", f"sk-proj-{KEY48}", True),
+    ("secret", f"sk-ant-api03-{KEY48}", True),
+    ("secret", "AKIAIOSFODNN7EXAMPLE", True),
+    ("secret", f"ghp_{KEY48[:36]}", True),
+    ("secret", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", True),
+    ("secret", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", True),
+    ("secret", "AIzaSyA-1234567890abcdefghijklmnopqrstu", True),
+    ("secret", "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA", True),
+    ("secret", "-----BEGIN OPENSSH PRIVATE KEY-----", True),
+    ("secret", f"Authorization: Bearer {JWT}", True),
+    ("secret", "password=hunter22", True),
+    ("secret", "api_key: 'Zx9-qL2-Mn8'", True),
+    ("secret", '{"client_secret": "9f8e7d6c5b4a"}', True),
+    ("secret", "DB_PASSWORD = S3cure!pass", True),
+    ("secret", "the task-management-system-overview-2", False),
+    ("secret", "sk-learn and risk-free", False),
+    ("secret", "sk-this-is-just-a-hyphenated-phrase", False),
+    ("secret", "AKIA alone, Asia is big, eyJ too", False),
+    ("secret", "-----BEGIN PUBLIC KEY----- and -----BEGIN CERTIFICATE-----", False),
+    ("secret", "the password is hunter2", False),
+    ("secret", "password: required", False),
+    ("secret", "password = get_password()", False),
+    ("secret", "password: ${DB_PASSWORD}", False),
+    ("secret", "api_key=<your-api-key>", False),
+    ("secret", "password: changeme", False),
+    ("secret", "secret_key = settings.SECRET_KEY", False),
+    ("secret", "token = tokens[0]; max_tokens: 256", False),
+    # national_id
+    ("national_id", "SSN 123-45-6789", True),
+    ("national_id", "SSN: 078-05-1120.", True),
+    ("national_id", "NI AB123456C", True),
+    ("national_id", "NI AB 12 34 56 C", True),
+    ("national_id", "DNI 12345678Z", True),
+    ("national_id", "DNI 12345678-Z", True),
+    ("national_id", "NIE X1234567L", True),
+    ("national_id", "000-12-3456 666-12-3456 912-34-5678", False),  # invalid areas
+    ("national_id", "123-00-4567 123-45-0000", False),  # group 00, serial 0000
+    ("national_id", "call 555-123-4567 on 2024-05-01", False),
+    ("national_id", "QQ123456C GB123456A AB123456E", False),  # bad prefix/suffix letters
+    ("national_id", "DNI 12345678A", False),  # wrong check letter
+    ("national_id", "model 3D printer, 4K video", False),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "fires"), CASES)
+def test_builtin_detector(name, text, fires):
+    """Each built-in detector fires on its positives and stays quiet on the look-alikes."""
+    assert DETECTORS[name].fires(text) is fires
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("nothing to see here", []),
+        ("mail a@example.com or call 555-123-4567", ["email", "phone"]),
+        ("SSN 123-45-6789, card 4111 1111 1111 1111", ["card", "national_id"]),
+        (f"sk-{KEY48} and jane@example.org", ["email", "secret"]),
+    ],
+)
+def test_builtin_detectors_do_not_overlap(text, expected):
+    """Only the detectors for the content present fire, reported in DETECTORS order."""
+    assert detect([text], list(DETECTORS.values())) == expected
+
+
+def test_detect_order_and_uniqueness():
+    """detect() reports in the order of the detectors given, each name once, across texts."""
+    card, email = DETECTORS["card"], DETECTORS["email"]
+    texts = ["write to a@example.com", "", "card 4111111111111111", "b@example.com"]
+    assert detect(texts, [card, email, card]) == ["card", "email"]
+    assert detect(texts, [email, card]) == ["email", "card"]
+    assert detect([], [email]) == []
+    assert detect(texts, []) == []
+
+
+def test_detect_does_not_join_across_messages():
+    """Content split across two messages does not make one match."""
+    assert detect(["call 555-123", "-4567"], [DETECTORS["phone"]]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "fires"),
+    [("see TCK-123456 for details", True), ("TCK-12", False), ("tck-123456", False)],
+)
+def test_custom_regex_detector(text, fires):
+    """A detector built from a name and a regex string fires where its regex matches."""
+    assert Detector("ticket", r"TCK-\d{6}").fires(text) is fires
+
+
+def test_custom_detector_with_validator():
+    """A validator can veto matches of a custom detector."""
+    even = Detector("even", r"\d+", lambda m: int(m.group()) % 2 == 0)
+    assert detect(["7 and 9"], [even]) == []
+    assert detect(["7 and 10"], [even]) == ["even"]
+
+
+@pytest.mark.parametrize("regex", ["(", "[a-", "x{2,1}"])
+def test_invalid_custom_regex(regex):
+    """An invalid regex raises ValueError naming the detector."""
+    with pytest.raises(ValueError, match="detector 'bad': invalid regex"):
+        Detector("bad", regex)
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [("4111 1111 1111 1111", True), ("79927398713", True), ("79927398710", False)],
+)
+def test_luhn(number, valid):
+    """The Luhn check accepts valid numbers and rejects a wrong check digit."""
+    assert luhn_valid(number) is valid
+
+
+@pytest.mark.parametrize(
+    ("iban", "valid"),
+    [
+        ("GB82 WEST 1234 5698 7654 32", True),
+        ("gb82west12345698765432", True),
+        ("GB82 WEST 1234 5698 7654 3", False),
+        ("GB28 WEST 1234 5698 7654 32", False),
+    ],
+)
+def test_iban_valid(iban, valid):
+    """The ISO 13616 check wants the country's length and a mod-97 remainder of 1."""
+    assert iban_valid(iban) is valid
+
+
+@given(st.lists(st.text(max_size=300), max_size=5))
+def test_detect_never_raises(texts):
+    """detect() returns a list of known names on any text at all."""
+    assert set(detect(texts, list(DETECTORS.values()))) <= set(DETECTORS)
+
+
+def _luhn_complete(body: str) -> str:
+    for check in "0123456789":
+        if luhn_valid(body + check):
+            return body + check
+    raise AssertionError("unreachable")
+
+
+@st.composite
+def cards(draw: st.DrawFn) -> str:
+    length = draw(st.integers(13, 19))
+    first = draw(st.sampled_from("23456"))
+    rest = draw(st.text("0123456789", min_size=length - 2, max_size=length - 2))
+    number = _luhn_complete(first + rest)
+    sep = draw(st.sampled_from(["", " ", "-"]))
+    return sep.join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+words = st.text(string.ascii_letters + string.punctuation, min_size=1, max_size=12)
+
+
+@given(st.lists(words, max_size=20), cards(), st.lists(words, max_size=20))
+def test_luhn_valid_card_in_words_is_detected(before, card, after):
+    """A Luhn-valid card number among random ASCII words is always detected."""
+    text = " ".join([*before, card, *after])
+    assert "card" in detect([text], [DETECTORS["card"]])
