@@ -41,4 +41,5 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 bench: install
+	$(PY) -m benchmarks.solver
 	$(PY) -m benchmarks.edge_generate

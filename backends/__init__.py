@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 # Config `type` -> "module:class"; imported on first use so unused backends cost nothing.
 BACKEND_TYPES: dict[str, str] = {
     "llamacpp": "backends.llamacpp:LlamaCppBackend",
+    "scripted": "backends.scripted:ScriptedBackend",
 }
 
 

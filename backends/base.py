@@ -36,6 +36,7 @@ class Load:
     in_flight: int = 0
     queued: int = 0
     capacity: int = 0  # concurrent generations it can run; 0 when unknown
+    limit: int = 0  # requests it accepts at once (running + queued) before refusing; 0: no limit
 
 
 class Backend(abc.ABC):

@@ -139,7 +139,12 @@ class LlamaCppBackend(Backend):
 
     def load(self) -> Load:
         busy = len(self._instances) - self._free.qsize()
-        return Load(in_flight=busy, queued=self._waiting, capacity=len(self._instances))
+        return Load(
+            in_flight=busy,
+            queued=self._waiting,
+            capacity=len(self._instances),
+            limit=self.config.replicas + self.config.max_queue,
+        )
 
     async def generate(self, request: Request) -> AsyncIterator[StreamEvent]:
         instance = await self._acquire()

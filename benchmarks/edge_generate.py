@@ -46,8 +46,10 @@ def measure_direct(runs: int, max_tokens: int) -> list[tuple[float, float]]:
         start = time.perf_counter()
         first, n = 0.0, 0
         for chunk in llm.create_chat_completion(
-            messages=[{"role": "user", "content": PROMPT}], max_tokens=max_tokens,
-            temperature=0.0, stream=True,
+            messages=[{"role": "user", "content": PROMPT}],
+            max_tokens=max_tokens,
+            temperature=0.0,
+            stream=True,
         ):
             if chunk["choices"][0]["delta"].get("content"):
                 n += 1
@@ -66,8 +68,18 @@ def measure_router(runs: int, max_tokens: int) -> list[tuple[float, float]]:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(config, f)
     server = subprocess.Popen(
-        [sys.executable, "-m", "router.cli", "serve", "--config", f.name, "--port", str(port),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "router.cli",
+            "serve",
+            "--config",
+            f.name,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
     )
     out = []
     try:
@@ -108,7 +120,9 @@ def main() -> None:
     print(f"edge generate, median of {args.runs}, {args.max_tokens} tokens, {THREADS} threads")
     print(f"  direct llama-cpp-python: TTFT {d_ttft:8.2f} ms   decode {d_tps:7.1f} tokens/s")
     print(f"  through tokenrouter:     TTFT {r_ttft:8.2f} ms   decode {r_tps:7.1f} tokens/s")
-    print(f"  added TTFT {r_ttft - d_ttft:+.2f} ms   tokens/s ratio router/direct {r_tps / d_tps:.3f}")
+    print(
+        f"  added TTFT {r_ttft - d_ttft:+.2f} ms   tokens/s ratio router/direct {r_tps / d_tps:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     _request_args(gen)
     route = sub.add_parser("route", help="print the routing decision as JSON")
     _request_args(route)
+    route.add_argument("--explain", action="store_true", help="print a readable candidate table")
     backends = sub.add_parser("backends", help="list the router's backends as JSON")
     backends.add_argument("--target", default=DEFAULT_TARGET)
     backends.add_argument("--timeout", type=float)
@@ -120,9 +121,11 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _route(args: argparse.Namespace) -> int:
     from router.client import RouterClient
+    from router.explain import format_decision
 
     with RouterClient(args.target, timeout=args.timeout) as client:
-        print(_to_json(client.route(args.prompt, **_options(args))))
+        decision = client.route(args.prompt, **_options(args))
+    print(format_decision(decision) if args.explain else _to_json(decision))
     return 0
 
 

@@ -33,6 +33,14 @@ class PriceConfig(_Strict):
     per_request: float = Field(0.0, ge=0, description="flat fee per request")
 
 
+class PerformanceConfig(_Strict):
+    """Starting speeds for latency estimates; observed requests refine them online (EWMA)."""
+
+    prefill_tokens_per_s: float = Field(2000.0, gt=0, description="prompt processing rate")
+    decode_tokens_per_s: float = Field(50.0, gt=0, description="generation rate per request")
+    rtt_ms: float = Field(0.0, ge=0, description="network round trip to the backend")
+
+
 class BackendCommon(_Strict):
     """Fields every backend type has."""
 
@@ -43,10 +51,9 @@ class BackendCommon(_Strict):
     region: str = "local"
     trust: Trust | None = None
     features: list[Feature] = Field(default_factory=lambda: ["streaming"])
+    performance: PerformanceConfig = PerformanceConfig()
 
-    @property
-    def tier(self) -> Tier:
-        raise NotImplementedError
+    # Each backend type provides `tier` (a fixed property, or a field where it is configurable).
 
     @property
     def effective_trust(self) -> Trust:
@@ -76,7 +83,18 @@ class LlamaCppConfig(BackendCommon):
         return Tier.EDGE
 
 
-BackendConfig = Annotated[LlamaCppConfig, Field(discriminator="type")]
+class ScriptedConfig(BackendCommon):
+    """A scripted backend that streams fixed text: for demos, load tests and replays."""
+
+    type: Literal["scripted"]
+    tier: Tier = Tier.CLOUD_GPU
+    text: str = "This is a scripted reply from tokenrouter."
+    ttft_ms: float = Field(0.0, ge=0, description="delay before the first token")
+    token_interval_ms: float = Field(0.0, ge=0, description="delay between tokens")
+    max_concurrency: int = Field(0, ge=0, description="requests at once; 0: unlimited")
+
+
+BackendConfig = Annotated[LlamaCppConfig | ScriptedConfig, Field(discriminator="type")]
 
 
 class PolicyConfig(_Strict):
@@ -100,6 +118,14 @@ class ServerConfig(_Strict):
     log_content: bool = Field(False, description="log message content (off: never logged)")
 
 
+class SchedulerConfig(_Strict):
+    batch_window_ms: float = Field(
+        0.0, ge=0, le=1000, description="wait this long to gather a batch (0: no timer)"
+    )
+    max_batch: int = Field(256, ge=1, le=4096, description="requests placed jointly at most")
+    solver_time_limit_ms: float = Field(50.0, gt=0, le=10_000, description="CP-SAT time limit")
+
+
 class DefaultsConfig(_Strict):
     profile: str = "default"
     max_tokens: int = Field(256, ge=1)
@@ -116,6 +142,7 @@ class Config(_Strict):
     server: ServerConfig = ServerConfig()
     defaults: DefaultsConfig = DefaultsConfig()
     limits: LimitsConfig = LimitsConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
     backends: dict[str, BackendConfig] = Field(min_length=1)
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
     profiles: dict[str, ProfileConfig] = Field(default_factory=lambda: {"default": ProfileConfig()})

@@ -7,18 +7,30 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
+from typing import get_args
 
 from router.api import router_pb2 as pb
-from router.config import Config
-from router.errors import InvalidArgument
+from router.config import Config, Feature
+from router.errors import InvalidArgument, RouterError
 from router.framework import BackendView
 from router.types import ROLES, ChatMessage, Decision, Privacy, Request, Tier, Usage
 
 TIER_TO_PB = {Tier.EDGE: pb.EDGE, Tier.CLOUD_GPU: pb.CLOUD_GPU, Tier.REMOTE_API: pb.REMOTE_API}
 
 
-def request_from_pb(msg: pb.GenerateRequest, config: Config) -> Request:
-    """Validates a GenerateRequest and fills in the configured defaults."""
+def request_from_pb(msg: pb.GenerateRequest, config: Config, prefix: str = "") -> Request:
+    """Validates a GenerateRequest and fills in the configured defaults.
+
+    `prefix` is put before the field names in errors (e.g. "requests[2]." in RouteBatch).
+    """
+    try:
+        return _request(msg, config)
+    except InvalidArgument as exc:
+        raise exc.within(prefix) from None
+
+
+def _request(msg: pb.GenerateRequest, config: Config) -> Request:
     limits, defaults = config.limits, config.defaults
     if not msg.messages:
         raise InvalidArgument("messages", "at least one message is required")
@@ -68,7 +80,18 @@ def request_from_pb(msg: pb.GenerateRequest, config: Config) -> Request:
         max_cost_usd=max_cost,
         profile=msg.profile,
         metadata=dict(msg.metadata),
+        features=_features(msg.features),
     )
+
+
+def _features(names: Sequence[str]) -> tuple[str, ...]:
+    known = get_args(Feature)
+    for i, name in enumerate(names):
+        if name not in known:
+            raise InvalidArgument(
+                f"features[{i}]", f"unknown feature {name!r} (one of {', '.join(known)})"
+            )
+    return tuple(names)
 
 
 def decision_to_pb(d: Decision) -> pb.RouteDecision:
@@ -83,6 +106,9 @@ def decision_to_pb(d: Decision) -> pb.RouteDecision:
         request_id=d.request_id,
         profile=d.profile,
         privacy=int(d.privacy),
+        batch_size=d.batch_size,
+        batch_id=d.batch_id,
+        detected=d.detected,
         candidates=[
             pb.Candidate(
                 backend=c.backend,
@@ -97,6 +123,13 @@ def decision_to_pb(d: Decision) -> pb.RouteDecision:
             for c in d.candidates
         ],
     )
+
+
+def result_to_pb(result: Decision | RouterError) -> pb.RouteDecision:
+    """A RouteBatch entry: the decision, or the error that kept the request from being placed."""
+    if isinstance(result, Decision):
+        return decision_to_pb(result)
+    return pb.RouteDecision(error_code=result.code, error=str(result))
 
 
 def usage_to_pb(u: Usage) -> pb.Usage:

@@ -19,18 +19,24 @@ class InvalidArgument(RouterError):
         self.field = field
         self.reason = reason
 
+    def within(self, prefix: str) -> InvalidArgument:
+        """The same error for a field nested under `prefix` (e.g. "requests[2].")."""
+        return InvalidArgument(prefix + self.field, self.reason)
+
 
 class NoFeasibleBackend(RouterError):
-    """Every backend was excluded; the message says which policy excluded which backend."""
+    """Every backend was excluded; the message says which policy excluded which backend.
 
-    code = "FAILED_PRECONDITION"
+    FAILED_PRECONDITION, or RESOURCE_EXHAUSTED when capacity or budget is what stood in the way.
+    """
 
-    def __init__(self, rejections: list[tuple[str, str, str]]) -> None:
+    def __init__(self, rejections: list[tuple[str, str, str]], resource: bool = False) -> None:
         parts = [
             f"{backend} excluded by {policy}: {reason}" for backend, policy, reason in rejections
         ]
         super().__init__("no feasible backend: " + "; ".join(parts))
         self.rejections = rejections
+        self.code = "RESOURCE_EXHAUSTED" if resource else "FAILED_PRECONDITION"
 
 
 class ResourceExhausted(RouterError):

@@ -1,4 +1,9 @@
-"""Policy contracts: a policy filters backends, scores them, or both.
+"""Policy contracts. A policy implements any of them:
+
+- prepare: refines the per-request context once (e.g. raises the privacy class on detected PII);
+- filter: drops backends that must never serve a request, with a reason;
+- score: rates each remaining backend in [0, 1] (1 = best);
+- constraints: coupling limits across a batch (capacity, budget), returned as data for the solver.
 
 Policies are pure: they read a `RequestContext` (computed once per request) and `BackendView`
 snapshots (refreshed in the background), and never do I/O on the request path.
@@ -6,11 +11,12 @@ snapshots (refreshed in the background), and never do I/O on the request path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from router.config import BackendCommon
-from router.types import Privacy, Request, Tier
+from router.types import Privacy, Request, Tier, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +26,12 @@ class RequestContext:
     request: Request
     prompt_tokens: int
     privacy: Privacy  # effective class: the request's, or the one detected from content
+    detected: tuple[str, ...] = ()  # names of the sensitive-content detectors that fired
+    expected_output_tokens: int = 0  # completion tokens expected (default: max_tokens)
+
+    @property
+    def output_tokens(self) -> int:
+        return self.expected_output_tokens or self.request.max_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +40,25 @@ class BackendView:
 
     name: str
     config: BackendCommon
-    in_flight: int = 0
-    queued: int = 0
+    in_flight: int = 0  # admitted and not finished, queued ones included
+    queued: int = 0  # of those, waiting for a slot at the backend
     capacity: int = 0
+    limit: int = 0  # running + queued requests it accepts; 0: no limit
     observed_ttft_ms: float = 0.0
     observed_tokens_per_s: float = 0.0
+    observed_prefill_tokens_per_s: float = 0.0
+    observed_request_ms: float = 0.0  # moving average of whole-request time
+    health_reason: str = ""  # non-empty: unhealthy or ejected, and why
+
+    @property
+    def prefill_tokens_per_s(self) -> float:
+        """Observed prefill rate, else the configured one."""
+        return self.observed_prefill_tokens_per_s or self.config.performance.prefill_tokens_per_s
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        """Observed decode rate, else the configured one."""
+        return self.observed_tokens_per_s or self.config.performance.decode_tokens_per_s
 
     @property
     def tier(self) -> Tier:
@@ -45,7 +71,13 @@ class BackendView:
 
 @runtime_checkable
 class Filter(Protocol):
-    """Drops backends that must never serve a request."""
+    """Drops backends that must never serve a request.
+
+    A policy with `soft = True` filters only among the backends every hard filter kept, and only
+    when at least one of them passes it (e.g. "drop backends that miss the SLO if another can").
+    A policy with `resource = True` excludes for lack of capacity or budget: when it is why nothing
+    is feasible, the request gets RESOURCE_EXHAUSTED rather than FAILED_PRECONDITION.
+    """
 
     name: str
 
@@ -61,3 +93,63 @@ class Scorer(Protocol):
 
     def score(self, ctx: RequestContext, backend: BackendView) -> float:
         """Returns a score in [0, 1]; 1 is best."""
+
+
+class Reservation(Protocol):
+    """Something held for a running request: settled with its real usage, or released."""
+
+    def settle(self, usage: Usage) -> None: ...
+
+    def release(self) -> None: ...
+
+
+@runtime_checkable
+class Reserver(Protocol):
+    """Holds resources (budget, token rate) at admission, atomically with the placement."""
+
+    name: str
+
+    def reserve(self, ctx: RequestContext, backend: BackendView) -> Reservation | None:
+        """Holds what the request may use on `backend`; None when nothing applies."""
+
+
+@runtime_checkable
+class Preparer(Protocol):
+    """Refines the per-request context once, before any filter runs."""
+
+    name: str
+
+    def prepare(self, ctx: RequestContext) -> RequestContext:
+        """Returns the context to use (the same one, or a copy with fields replaced)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """At most `slots` requests of the batch may go to `backend`."""
+
+    backend: str
+    slots: int
+
+
+@dataclass(frozen=True, slots=True)
+class SideLimit:
+    """sum of `weights[(request index, backend)]` over the placements made must be <= `limit`."""
+
+    name: str  # what is limited, e.g. "budget tenant=acme/day"
+    weights: Mapping[tuple[int, str], float] = field(default_factory=dict)
+    limit: float = 0.0
+
+
+Constraint = Capacity | SideLimit
+
+
+@runtime_checkable
+class Constrainer(Protocol):
+    """Couples the requests of a batch: capacities and shared limits, as data."""
+
+    name: str
+
+    def constraints(
+        self, batch: Sequence[RequestContext], backends: Sequence[BackendView]
+    ) -> list[Constraint]:
+        """Returns the limits that apply to placing `batch` on `backends`."""

@@ -1,14 +1,36 @@
-"""Maps kebab-case policy type names to factories; refuses duplicates."""
+"""Maps kebab-case policy type names to factories; refuses duplicates.
+
+Built-in policies are registered by `default_registry()`. Policies from other packages register
+through the entry-point group `tokenrouter.policies`: the entry point's name is the type name and
+its object a factory `create(name, parameters) -> policy`, e.g. in the package's pyproject.toml:
+
+    [project.entry-points."tokenrouter.policies"]
+    prefer-region = "my_policies.region:create"
+"""
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Callable, Mapping
+from importlib import metadata
 from typing import Any
 
-from router.framework import Filter, Scorer
+from router.framework import Constrainer, Filter, Preparer, Reserver, Scorer
 
-Policy = Filter | Scorer
+Policy = Filter | Scorer | Constrainer | Preparer | Reserver
 PolicyFactory = Callable[[str, Mapping[str, Any]], Policy]
+ENTRY_POINT_GROUP = "tokenrouter.policies"
+_KEBAB = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+
+BUILTIN: dict[str, str] = {
+    "capability": "policies.capability:create",
+    "privacy": "policies.privacy:create",
+    "cost": "policies.cost:create",
+    "latency": "policies.latency:create",
+    "capacity": "policies.capacity:create",
+    "budget": "policies.budget:create",
+}
 
 
 class Registry:
@@ -18,6 +40,8 @@ class Registry:
         self._factories: dict[str, PolicyFactory] = {}
 
     def register(self, type_name: str, factory: PolicyFactory) -> None:
+        if not _KEBAB.fullmatch(type_name):
+            raise ValueError(f"policy type {type_name!r} is not kebab-case")
         if type_name in self._factories:
             raise ValueError(f"policy type {type_name!r} is already registered")
         self._factories[type_name] = factory
@@ -32,13 +56,22 @@ class Registry:
         except KeyError:
             known = ", ".join(self.types())
             raise KeyError(f"unknown policy type {type_name!r} (known: {known})") from None
-        return factory(name, parameters)
+        policy = factory(name, parameters)
+        if not isinstance(policy, Filter | Scorer | Constrainer | Preparer | Reserver):
+            raise ValueError(f"policy type {type_name!r} implements no policy contract")
+        return policy
+
+
+def _load(target: str) -> PolicyFactory:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def default_registry() -> Registry:
-    """A registry holding the built-in policies."""
-    from policies import capability
-
+    """The built-in policies plus every installed `tokenrouter.policies` entry point."""
     registry = Registry()
-    registry.register("capability", capability.create)
+    for type_name, target in BUILTIN.items():
+        registry.register(type_name, _load(target))
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        registry.register(ep.name, ep.load())
     return registry

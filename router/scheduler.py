@@ -1,117 +1,157 @@
-"""The placement pipeline: profile -> filters -> scorers -> solver -> decision with explanation."""
+"""Per-request policy pipeline: profile -> prepare -> hard filters -> soft filters -> scores.
+
+Every backend comes out as a Candidate: feasible with its per-policy scores and weighted total,
+or rejected with the policy and the reason. Joint placement of a batch is in router/placement.py.
+"""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from router import estimates, solver
+from policies.privacy import third_party_forbidden
+from router import estimates
 from router.config import LoadedConfig
-from router.errors import InvalidArgument, NoFeasibleBackend
-from router.framework import BackendView, Filter, RequestContext, Scorer
-from router.registry import Registry
-from router.types import Candidate, Decision
+from router.errors import InvalidArgument
+from router.framework import (
+    BackendView,
+    Filter,
+    Preparer,
+    RequestContext,
+    Scorer,
+)
+from router.registry import Policy, Registry
+from router.types import Candidate, Privacy
+
+# Always on, whatever the profile: a RESTRICTED request never reaches a third-party backend.
+PRIVACY_GUARD = "privacy"
 
 
 @dataclass(frozen=True, slots=True)
-class _Step:
+class Step:
+    """One policy as a profile uses it."""
+
     name: str
-    filter: Filter | None
-    scorer: Scorer | None
+    policy: Policy
     weight: float
+
+    @property
+    def resource(self) -> bool:
+        return bool(getattr(self.policy, "resource", False))
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    steps: tuple[Step, ...]
+
+    def of(self, kind: type) -> list[Step]:
+        return [s for s in self.steps if isinstance(s.policy, kind)]
 
 
 class Scheduler:
-    """Decides where one request runs, from the config's policies and profiles."""
+    """Builds the configured policies and profiles, and evaluates requests against them."""
 
     def __init__(self, loaded: LoadedConfig, registry: Registry) -> None:
         config = loaded.config
-        built = {}
+        self.policies: dict[str, Policy] = {}
         for name, spec in config.policies.items():
             try:
-                built[name] = registry.create(spec.type, name, spec.parameters)
+                self.policies[name] = registry.create(spec.type, name, spec.parameters)
             except KeyError as exc:
                 raise loaded.error(("policies", name, "type"), exc.args[0]) from None
             except ValueError as exc:
                 raise loaded.error(("policies", name, "parameters"), str(exc)) from None
-        self._profiles: dict[str, tuple[_Step, ...]] = {}
-        for pname, profile in config.profiles.items():
-            steps = []
-            for entry in profile.policies:
-                policy = built[entry.policy]
-                steps.append(
-                    _Step(
-                        name=entry.policy,
-                        filter=policy if isinstance(policy, Filter) else None,
-                        scorer=policy if isinstance(policy, Scorer) else None,
-                        weight=entry.weight,
-                    )
-                )
-            self._profiles[pname] = tuple(steps)
+        self.profiles = {
+            pname: Profile(
+                pname,
+                tuple(Step(e.policy, self.policies[e.policy], e.weight) for e in profile.policies),
+            )
+            for pname, profile in config.profiles.items()
+        }
         self.default_profile = config.defaults.profile
 
-    def profile_names(self) -> list[str]:
-        return sorted(self._profiles)
-
-    def profile_for(self, requested: str) -> str:
+    def profile_for(self, requested: str) -> Profile:
         """The profile a request runs under; raises InvalidArgument for an unknown one."""
         name = requested or self.default_profile
-        if name not in self._profiles:
-            raise InvalidArgument(
-                "profile", f"unknown profile {name!r} (known: {', '.join(self.profile_names())})"
-            )
-        return name
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles))
+            raise InvalidArgument("profile", f"unknown profile {name!r} (known: {known})") from None
 
-    def decide(self, ctx: RequestContext, views: list[BackendView]) -> Decision:
-        """Scores every backend for one request and picks the best feasible one."""
-        started = time.perf_counter()
+    def prepare(self, ctx: RequestContext) -> RequestContext:
+        """Runs the profile's prepare hooks once (e.g. privacy detection)."""
+        for step in self.profile_for(ctx.request.profile).of(Preparer):
+            ctx = step.policy.prepare(ctx)
+        return ctx
+
+    def evaluate(self, ctx: RequestContext, views: Sequence[BackendView]) -> list[Candidate]:
+        """Filters and scores every backend for one prepared request."""
         profile = self.profile_for(ctx.request.profile)
-        steps = self._profiles[profile]
-        candidates: list[Candidate] = []
-        totals: list[float | None] = []
+        hard = [s for s in profile.of(Filter) if not getattr(s.policy, "soft", False)]
+        soft = [s for s in profile.of(Filter) if getattr(s.policy, "soft", False)]
+        rejected: dict[str, tuple[str, str]] = {}
         for view in views:
-            candidate = self._evaluate(ctx, view, steps)
-            candidates.append(candidate)
-            totals.append(candidate.total if candidate.feasible else None)
-        best = solver.argmax(totals)
-        if best is None:
-            raise NoFeasibleBackend([(c.backend, c.rejected_by, c.reason) for c in candidates])
-        chosen, view = candidates[best], views[best]
-        return Decision(
-            request_id=ctx.request.request_id,
-            backend=view.name,
-            model=view.config.model,
-            tier=view.tier,
-            profile=profile,
-            privacy=ctx.privacy,
-            prompt_tokens=ctx.prompt_tokens,
-            estimated_cost_usd=chosen.estimated_cost_usd,
-            estimated_ttft_ms=chosen.estimated_ttft_ms,
-            solver=solver.SINGLE,
-            decision_us=int((time.perf_counter() - started) * 1e6),
-            candidates=tuple(candidates),
-        )
-
-    @staticmethod
-    def _evaluate(ctx: RequestContext, view: BackendView, steps: tuple[_Step, ...]) -> Candidate:
-        cost = estimates.cost_usd(view.config.price, ctx.prompt_tokens, ctx.request.max_tokens)
-        for step in steps:
-            if step.filter is not None and (reason := step.filter.filter(ctx, view)):
-                return Candidate(
-                    backend=view.name,
-                    feasible=False,
-                    rejected_by=step.name,
-                    reason=reason,
-                    estimated_cost_usd=cost,
-                    estimated_ttft_ms=view.observed_ttft_ms,
+            if why := _hard_reject(ctx, view, hard):
+                rejected[view.name] = why
+        for step in soft:
+            kept = [v for v in views if v.name not in rejected]
+            reasons = {v.name: step.policy.filter(ctx, v) for v in kept}
+            if any(r is None for r in reasons.values()):
+                rejected.update({n: (step.name, r) for n, r in reasons.items() if r})
+        scorers = profile.of(Scorer)
+        out = []
+        for view in views:
+            cost = estimates.cost_usd(view.config.price, ctx.prompt_tokens, ctx.output_tokens)
+            ttft = estimates.estimate_ttft_ms(ctx, view)
+            if view.name in rejected:
+                policy, reason = rejected[view.name]
+                out.append(
+                    Candidate(
+                        view.name,
+                        False,
+                        rejected_by=policy,
+                        reason=reason,
+                        estimated_cost_usd=cost,
+                        estimated_ttft_ms=ttft,
+                    )
                 )
-        scores = {s.name: s.scorer.score(ctx, view) for s in steps if s.scorer is not None}
-        total = sum(scores[s.name] * s.weight for s in steps if s.scorer is not None)
-        return Candidate(
-            backend=view.name,
-            feasible=True,
-            scores=scores,
-            total=total,
-            estimated_cost_usd=cost,
-            estimated_ttft_ms=view.observed_ttft_ms,
+                continue
+            scores = {s.name: _clamp(s.policy.score(ctx, view)) for s in scorers}
+            total = sum(scores[s.name] * s.weight for s in scorers)
+            out.append(
+                Candidate(
+                    view.name,
+                    True,
+                    scores=scores,
+                    total=total,
+                    estimated_cost_usd=cost,
+                    estimated_ttft_ms=ttft,
+                )
+            )
+        return out
+
+    def is_resource(self, policy_name: str) -> bool:
+        """Whether a policy excludes for lack of capacity or budget."""
+        return bool(getattr(self.policies.get(policy_name), "resource", False))
+
+
+def _hard_reject(
+    ctx: RequestContext, view: BackendView, hard: list[Step]
+) -> tuple[str, str] | None:
+    if view.health_reason:
+        return "health", view.health_reason
+    if third_party_forbidden(ctx.privacy, view):
+        detected = f" (detected: {', '.join(ctx.detected)})" if ctx.detected else ""
+        return PRIVACY_GUARD, (
+            f"{Privacy.RESTRICTED.name} request{detected} may never use a third_party backend"
         )
+    for step in hard:
+        if reason := step.policy.filter(ctx, view):
+            return step.name, reason
+    return None
+
+
+def _clamp(score: float) -> float:
+    return min(1.0, max(0.0, float(score)))

@@ -11,10 +11,8 @@ from router import convert
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
 from router.engine import Router
-from router.errors import RouterError
+from router.errors import InvalidArgument, RouterError
 from router.types import Decision, Request
-
-HEALTH_TO_PB = {True: pb.HEALTHY, False: pb.UNHEALTHY}
 
 
 async def abort(context: grpc.aio.ServicerContext, exc: RouterError) -> None:
@@ -57,6 +55,22 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
         except RouterError as exc:
             await abort(context, exc)
             raise
+
+    async def RouteBatch(
+        self, request: pb.RouteBatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RouteBatchResponse:
+        try:
+            if not request.requests:
+                raise InvalidArgument("requests", "at least one request is required")
+            reqs = [
+                convert.request_from_pb(r, self.router.config, prefix=f"requests[{i}].")
+                for i, r in enumerate(request.requests)
+            ]
+            results = await self.router.route_batch(reqs)
+        except RouterError as exc:
+            await abort(context, exc)
+            raise
+        return pb.RouteBatchResponse(decisions=[convert.result_to_pb(r) for r in results])
 
     async def ListBackends(
         self, request: pb.ListBackendsRequest, context: grpc.aio.ServicerContext

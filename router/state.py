@@ -16,13 +16,26 @@ def ewma(previous: float, sample: float, alpha: float = EWMA_ALPHA) -> float:
 class BackendStats:
     ttft_ms: float = 0.0
     tokens_per_s: float = 0.0
+    prefill_tokens_per_s: float = 0.0
+    request_ms: float = 0.0
     requests: int = 0
     failures: int = 0
 
-    def observe(self, ttft_ms: float, completion_tokens: int, decode_s: float) -> None:
-        """Records one finished request: its time to first token and its decode speed."""
+    def observe(
+        self,
+        prompt_tokens: int,
+        ttft_ms: float,
+        completion_tokens: int,
+        decode_s: float,
+        total_ms: float,
+    ) -> None:
+        """Records one finished request: time to first token, prefill and decode speed."""
         self.requests += 1
-        if completion_tokens > 0:
+        self.request_ms = ewma(self.request_ms, total_ms)
+        if completion_tokens > 0 and ttft_ms > 0:
             self.ttft_ms = ewma(self.ttft_ms, ttft_ms)
+            self.prefill_tokens_per_s = ewma(
+                self.prefill_tokens_per_s, prompt_tokens / ttft_ms * 1e3
+            )
         if completion_tokens > 1 and decode_s > 0:
             self.tokens_per_s = ewma(self.tokens_per_s, (completion_tokens - 1) / decode_s)

@@ -48,6 +48,7 @@ class Request:
     max_cost_usd: float | None = None
     profile: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,9 @@ class Decision:
     solver: str
     decision_us: int
     candidates: tuple[Candidate, ...]
+    batch_size: int = 1
+    batch_id: int = 0
+    detected: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -75,3 +75,38 @@ async def start_server() -> AsyncIterator[Callable[..., Any]]:
 def request(text: str = "Say hello.", **fields: Any) -> pb.GenerateRequest:
     fields.setdefault("max_tokens", 8)
     return pb.GenerateRequest(messages=[pb.Message(role="user", content=text)], **fields)
+
+
+def backend_view(
+    name: str = "b", *, in_flight: int = 0, limit: int = 0, capacity: int = 0, **config: Any
+):
+    """A BackendView over a scripted backend config; keyword arguments set config fields."""
+    from router.config import ScriptedConfig
+    from router.framework import BackendView
+
+    config.setdefault("model", name)
+    return BackendView(
+        name=name,
+        config=ScriptedConfig(type="scripted", **config),
+        in_flight=in_flight,
+        limit=limit,
+        capacity=capacity,
+    )
+
+
+def context(text: str = "hi", *, prompt_tokens: int = 100, max_tokens: int = 100, **fields: Any):
+    """A RequestContext for unit tests of policies."""
+    from router.framework import RequestContext
+    from router.types import ChatMessage, Privacy, Request
+
+    privacy = fields.pop("privacy", Privacy.UNSPECIFIED)
+    req = Request(
+        fields.pop("request_id", "r"),
+        fields.pop("tenant", "t"),
+        (ChatMessage("user", text),),
+        max_tokens,
+        0.0,
+        privacy=privacy,
+        **fields,
+    )
+    return RequestContext(req, prompt_tokens, privacy)

@@ -51,7 +51,7 @@ class Message(_message.Message):
     def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("request_id", "tenant", "messages", "max_tokens", "temperature", "model", "privacy", "latency_slo_ms", "max_cost_usd", "profile", "metadata")
+    __slots__ = ("request_id", "tenant", "messages", "max_tokens", "temperature", "model", "privacy", "latency_slo_ms", "max_cost_usd", "profile", "metadata", "features")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,7 @@ class GenerateRequest(_message.Message):
     MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     tenant: str
     messages: _containers.RepeatedCompositeFieldContainer[Message]
@@ -81,7 +82,8 @@ class GenerateRequest(_message.Message):
     max_cost_usd: float
     profile: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., model: _Optional[str] = ..., privacy: _Optional[_Union[Privacy, str]] = ..., latency_slo_ms: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., profile: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., model: _Optional[str] = ..., privacy: _Optional[_Union[Privacy, str]] = ..., latency_slo_ms: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., profile: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Candidate(_message.Message):
     __slots__ = ("backend", "feasible", "scores", "total", "rejected_by", "reason", "estimated_cost_usd", "estimated_ttft_ms")
@@ -111,7 +113,7 @@ class Candidate(_message.Message):
     def __init__(self, backend: _Optional[str] = ..., feasible: _Optional[bool] = ..., scores: _Optional[_Mapping[str, float]] = ..., total: _Optional[float] = ..., rejected_by: _Optional[str] = ..., reason: _Optional[str] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ...) -> None: ...
 
 class RouteDecision(_message.Message):
-    __slots__ = ("backend", "model", "tier", "estimated_cost_usd", "estimated_ttft_ms", "solver", "decision_us", "candidates", "request_id", "profile", "privacy")
+    __slots__ = ("backend", "model", "tier", "estimated_cost_usd", "estimated_ttft_ms", "solver", "decision_us", "candidates", "request_id", "profile", "privacy", "batch_size", "batch_id", "detected", "error_code", "error")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +125,11 @@ class RouteDecision(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     backend: str
     model: str
     tier: Tier
@@ -134,7 +141,12 @@ class RouteDecision(_message.Message):
     request_id: str
     profile: str
     privacy: Privacy
-    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ..., solver: _Optional[str] = ..., decision_us: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., request_id: _Optional[str] = ..., profile: _Optional[str] = ..., privacy: _Optional[_Union[Privacy, str]] = ...) -> None: ...
+    batch_size: int
+    batch_id: int
+    detected: _containers.RepeatedScalarFieldContainer[str]
+    error_code: str
+    error: str
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ..., solver: _Optional[str] = ..., decision_us: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., request_id: _Optional[str] = ..., profile: _Optional[str] = ..., privacy: _Optional[_Union[Privacy, str]] = ..., batch_size: _Optional[int] = ..., batch_id: _Optional[int] = ..., detected: _Optional[_Iterable[str]] = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Delta(_message.Message):
     __slots__ = ("text",)
@@ -171,6 +183,18 @@ class GenerateResponse(_message.Message):
     delta: Delta
     usage: Usage
     def __init__(self, decision: _Optional[_Union[RouteDecision, _Mapping]] = ..., delta: _Optional[_Union[Delta, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ...) -> None: ...
+
+class RouteBatchRequest(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[GenerateRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[GenerateRequest, _Mapping]]] = ...) -> None: ...
+
+class RouteBatchResponse(_message.Message):
+    __slots__ = ("decisions",)
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    decisions: _containers.RepeatedCompositeFieldContainer[RouteDecision]
+    def __init__(self, decisions: _Optional[_Iterable[_Union[RouteDecision, _Mapping]]] = ...) -> None: ...
 
 class ListBackendsRequest(_message.Message):
     __slots__ = ()

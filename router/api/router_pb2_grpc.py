@@ -50,6 +50,11 @@ class TokenRouterStub:
                 request_serializer=router_dot_api_dot_router__pb2.ListBackendsRequest.SerializeToString,
                 response_deserializer=router_dot_api_dot_router__pb2.ListBackendsResponse.FromString,
                 _registered_method=True)
+        self.RouteBatch = channel.unary_unary(
+                '/tokenrouter.v1.TokenRouter/RouteBatch',
+                request_serializer=router_dot_api_dot_router__pb2.RouteBatchRequest.SerializeToString,
+                response_deserializer=router_dot_api_dot_router__pb2.RouteBatchResponse.FromString,
+                _registered_method=True)
 
 
 class TokenRouterServicer:
@@ -79,6 +84,14 @@ class TokenRouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RouteBatch(self, request, context):
+        """Places many requests jointly (an agent fanning out sub-tasks), honouring capacities and
+        budgets across them; one decision per request, in the same order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TokenRouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +109,11 @@ def add_TokenRouterServicer_to_server(servicer, server):
                     servicer.ListBackends,
                     request_deserializer=router_dot_api_dot_router__pb2.ListBackendsRequest.FromString,
                     response_serializer=router_dot_api_dot_router__pb2.ListBackendsResponse.SerializeToString,
+            ),
+            'RouteBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RouteBatch,
+                    request_deserializer=router_dot_api_dot_router__pb2.RouteBatchRequest.FromString,
+                    response_serializer=router_dot_api_dot_router__pb2.RouteBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,6 +198,33 @@ class TokenRouter:
             '/tokenrouter.v1.TokenRouter/ListBackends',
             router_dot_api_dot_router__pb2.ListBackendsRequest.SerializeToString,
             router_dot_api_dot_router__pb2.ListBackendsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RouteBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tokenrouter.v1.TokenRouter/RouteBatch',
+            router_dot_api_dot_router__pb2.RouteBatchRequest.SerializeToString,
+            router_dot_api_dot_router__pb2.RouteBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

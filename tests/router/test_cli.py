@@ -89,3 +89,21 @@ async def test_serve_with_invalid_config_exits_nonzero_naming_the_problem(tmp_pa
     code, _, err = await run_cli("serve", "--config", str(bad))
     assert code == 2
     assert f"{bad}:6:15: backends.edge.replicas: Input should be greater than or equal to 1" in err
+
+
+async def test_route_explain_prints_a_readable_candidate_table(start_server):
+    """`tokenrouter route --explain` prints the decision headline and one row per backend."""
+    from tests.router.test_routing import fleet
+
+    srv = await start_server(fleet())
+    code, out, err = await run_cli(
+        "route", "Summarise: call me at +44 20 7946 0958", "--explain", "--target", srv.target
+    )
+    assert code == 0, err
+    assert "privacy CONFIDENTIAL (detected: phone)" in out and "solver single" in out
+    lines = out.splitlines()
+    header = lines[4].split()
+    assert header[:1] == ["backend"] and "cost" in header and "latency" in header
+    assert sum(line.startswith("*") for line in lines[5:]) == 1
+    (api_row,) = [line for line in lines[5:] if line.split()[0] == "api"]
+    assert "privacy: CONFIDENTIAL request (detected: phone) may not use a third_party" in api_row

@@ -1,0 +1,120 @@
+"""Micro-batching: requests that arrive together are placed jointly, with no timer.
+
+The first request of a burst schedules a placement for the next turn of the event loop; every
+request that arrives before it runs joins the batch, and so does every request that arrives
+while a batch is being solved (the solve runs in a worker thread). A lone request therefore waits
+one loop turn, never a timer. `batch_window_ms` > 0 makes each placement wait that long first,
+trading latency for larger joint placements; `max_batch` bounds a batch.
+
+Admission (budget and rate reservations, in-flight counts) happens right after the solve and
+before the next batch is planned, so a placement never sees a stale view of its predecessors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from router import placement, solver
+from router.errors import RouterError
+from router.framework import BackendView, RequestContext
+from router.scheduler import Scheduler
+from router.types import Decision
+
+Admit = Callable[[RequestContext, Decision], Any]
+
+
+@dataclass(slots=True)
+class _Entry:
+    ctx: RequestContext
+    admit: bool
+    future: asyncio.Future[tuple[Decision, Any]]
+
+
+class Batcher:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        views: Callable[[], Sequence[BackendView]],
+        admit: Admit,
+        *,
+        max_batch: int = 256,
+        window_ms: float = 0.0,
+        time_limit_ms: float = 50.0,
+    ) -> None:
+        self._scheduler = scheduler
+        self._views = views
+        self._admit = admit
+        self._max_batch = max_batch
+        self._window_s = window_ms / 1e3
+        self._time_limit_s = time_limit_ms / 1e3
+        self._pending: list[_Entry] = []
+        self._draining = False
+        self._ids = itertools.count(1)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="solver")
+
+    async def place(self, ctx: RequestContext, admit: bool) -> tuple[Decision, Any]:
+        """Places one request (jointly with whatever arrives with it); admits it if asked."""
+        loop = asyncio.get_running_loop()
+        entry = _Entry(ctx, admit, loop.create_future())
+        self._pending.append(entry)
+        if not self._draining:
+            self._draining = True
+            loop.call_soon(lambda: asyncio.ensure_future(self._drain()))
+        return await entry.future
+
+    async def solve_group(self, batch: Sequence[RequestContext]) -> list[Decision | RouterError]:
+        """Places a group jointly, as RouteBatch asks; nothing is admitted."""
+        p = placement.plan(self._scheduler, batch, self._views())
+        solution = await self._solve(p)
+        return placement.decide(self._scheduler, p, solution, next(self._ids))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _solve(self, p: placement.Plan) -> solver.Solution:
+        if p.trivial:
+            return solver.solve(p.problem)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, lambda: solver.solve(p.problem, time_limit_s=self._time_limit_s)
+        )
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                if self._window_s:
+                    await asyncio.sleep(self._window_s)
+                entries = [e for e in self._pending[: self._max_batch] if not e.future.done()]
+                del self._pending[: self._max_batch]
+                if entries:
+                    await self._place(entries)
+        finally:
+            self._draining = False
+
+    async def _place(self, entries: list[_Entry]) -> None:
+        try:
+            p = placement.plan(self._scheduler, [e.ctx for e in entries], self._views())
+            solution = await self._solve(p)
+            results = placement.decide(self._scheduler, p, solution, next(self._ids))
+        except Exception as exc:  # a policy or solver bug fails this batch, not the router
+            for e in entries:
+                if not e.future.done():
+                    e.future.set_exception(exc)
+            return
+        for e, result in zip(entries, results, strict=True):
+            if e.future.done():  # the caller went away while we solved
+                continue
+            if isinstance(result, RouterError):
+                e.future.set_exception(result)
+                continue
+            try:
+                admission = self._admit(e.ctx, result) if e.admit else None
+            except RouterError as exc:
+                e.future.set_exception(exc)
+                continue
+            e.future.set_result((result, admission))

@@ -1,0 +1,76 @@
+"""Budget accounting behind an interface a shared store (e.g. Redis) can implement later.
+
+Spend is tracked per key (a tenant's budget) in fixed windows aligned to the epoch (a 1 h budget
+resets on the hour). Admission reserves an estimate; the end of the request settles the real
+amount; a failure releases it. Reserve checks and holds in one step, so two requests cannot both
+pass a check that only one of them fits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    key: str
+    window: int
+    amount: float
+    id: int
+
+
+class BudgetStore(Protocol):
+    def available(self, key: str, limit: float, window_s: float) -> float:
+        """What is left of `limit` in the current window (spent and held amounts deducted)."""
+
+    def reserve(self, key: str, amount: float, limit: float, window_s: float) -> Hold | None:
+        """Holds `amount` if it fits what is left, else returns None."""
+
+    def settle(self, hold: Hold, actual: float) -> None:
+        """Replaces a hold by the real amount spent."""
+
+    def release(self, hold: Hold) -> None:
+        """Drops a hold; nothing was spent."""
+
+
+class MemoryBudgetStore:
+    """A process-local BudgetStore."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._spent: dict[tuple[str, int], float] = {}
+        self._held: dict[tuple[str, int], dict[int, float]] = {}
+        self._ids = itertools.count(1)
+
+    def _window(self, window_s: float) -> int:
+        return int(self._clock() // window_s)
+
+    def _used(self, slot: tuple[str, int]) -> float:
+        return self._spent.get(slot, 0.0) + sum(self._held.get(slot, {}).values())
+
+    def available(self, key: str, limit: float, window_s: float) -> float:
+        return limit - self._used((key, self._window(window_s)))
+
+    def reserve(self, key: str, amount: float, limit: float, window_s: float) -> Hold | None:
+        slot = (key, self._window(window_s))
+        if self._used(slot) + amount > limit + 1e-12:
+            return None
+        hold = Hold(key, slot[1], amount, next(self._ids))
+        self._held.setdefault(slot, {})[hold.id] = amount
+        return hold
+
+    def settle(self, hold: Hold, actual: float) -> None:
+        slot = (hold.key, hold.window)
+        if self._held.get(slot, {}).pop(hold.id, None) is not None:
+            self._spent[slot] = self._spent.get(slot, 0.0) + actual
+
+    def release(self, hold: Hold) -> None:
+        self._held.get((hold.key, hold.window), {}).pop(hold.id, None)
+
+    def held_count(self) -> int:
+        """Open holds (for tests and leak checks)."""
+        return sum(len(h) for h in self._held.values())

@@ -1,0 +1,134 @@
+"""Joint placement of a batch: candidates + constraints -> solver problem -> decisions.
+
+`plan()` evaluates every request and gathers the batch constraints (on the event loop: policies
+read in-memory state); `solver.solve()` places (in a worker thread unless it is the trivial
+single tier); `decide()` turns the solution into a Decision or an error per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from router import solver
+from router.errors import NoFeasibleBackend, RouterError
+from router.framework import BackendView, Capacity, Constrainer, RequestContext, SideLimit
+from router.scheduler import Scheduler
+from router.types import Candidate, Decision
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    batch: tuple[RequestContext, ...]
+    views: tuple[BackendView, ...]
+    candidates: tuple[tuple[Candidate, ...], ...]
+    problem: solver.Problem
+    side_policies: tuple[str, ...]  # the policy behind each side constraint
+    started: float
+
+    @property
+    def trivial(self) -> bool:
+        """One request, no shared limit: the argmax tier, cheap enough for the event loop."""
+        return len(self.batch) == 1 and not self.problem.side
+
+
+def plan(
+    scheduler: Scheduler, batch: Sequence[RequestContext], views: Sequence[BackendView]
+) -> Plan:
+    started = time.perf_counter()
+    index = {v.name: j for j, v in enumerate(views)}
+    candidates = tuple(tuple(scheduler.evaluate(ctx, views)) for ctx in batch)
+    scores = [[c.total if c.feasible else None for c in row] for row in candidates]
+    slots: list[int | None] = [None] * len(views)
+    side: list[solver.SideConstraint] = []
+    side_policies: list[str] = []
+    for name, members in _constrainers(scheduler, batch).items():
+        policy = scheduler.policies[name]
+        for constraint in policy.constraints([batch[i] for i in members], views):
+            if isinstance(constraint, Capacity):
+                j = index[constraint.backend]
+                slots[j] = constraint.slots if slots[j] is None else min(slots[j], constraint.slots)
+            elif isinstance(constraint, SideLimit):
+                weights = {
+                    (members[i], index[b]): w
+                    for (i, b), w in constraint.weights.items()
+                    if w and scores[members[i]][index[b]] is not None
+                }
+                if weights:
+                    side.append(solver.SideConstraint(constraint.name, weights, constraint.limit))
+                    side_policies.append(name)
+    problem = solver.Problem(scores=scores, slots=slots, side=tuple(side))
+    return Plan(tuple(batch), tuple(views), candidates, problem, tuple(side_policies), started)
+
+
+def _constrainers(scheduler: Scheduler, batch: Sequence[RequestContext]) -> dict[str, list[int]]:
+    """Each constraint policy in use -> the indices of the requests whose profile uses it."""
+    members: dict[str, list[int]] = {}
+    for i, ctx in enumerate(batch):
+        for step in scheduler.profile_for(ctx.request.profile).of(Constrainer):
+            members.setdefault(step.name, []).append(i)
+    return members
+
+
+def decide(
+    scheduler: Scheduler, p: Plan, solution: solver.Solution, batch_id: int = 0
+) -> list[Decision | RouterError]:
+    decision_us = int((time.perf_counter() - p.started) * 1e6)
+    out: list[Decision | RouterError] = []
+    for r, ctx in enumerate(p.batch):
+        j = solution.assignment[r]
+        if j is None:
+            out.append(_unplaced(scheduler, p, solution, r))
+            continue
+        view, chosen = p.views[j], p.candidates[r][j]
+        out.append(
+            Decision(
+                request_id=ctx.request.request_id,
+                backend=view.name,
+                model=view.config.model,
+                tier=view.tier,
+                profile=scheduler.profile_for(ctx.request.profile).name,
+                privacy=ctx.privacy,
+                prompt_tokens=ctx.prompt_tokens,
+                estimated_cost_usd=chosen.estimated_cost_usd,
+                estimated_ttft_ms=chosen.estimated_ttft_ms,
+                solver=solution.tier,
+                decision_us=decision_us,
+                candidates=p.candidates[r],
+                batch_size=len(p.batch),
+                batch_id=batch_id,
+                detected=ctx.detected,
+            )
+        )
+    return out
+
+
+def _unplaced(
+    scheduler: Scheduler, p: Plan, solution: solver.Solution, r: int
+) -> NoFeasibleBackend:
+    """Why request r got no backend: each backend with the policy and reason."""
+    rejections: list[tuple[str, str, str]] = []
+    resource = False
+    taken = [0] * len(p.views)
+    for j in solution.assignment:
+        if j is not None:
+            taken[j] += 1
+    for j, c in enumerate(p.candidates[r]):
+        if not c.feasible:
+            rejections.append((c.backend, c.rejected_by, c.reason))
+            resource |= scheduler.is_resource(c.rejected_by)
+            continue
+        resource = True
+        slots = p.problem.slots[j]
+        if slots is not None and taken[j] >= slots:
+            rejections.append((c.backend, "capacity", f"its {slots} free slots went to this batch"))
+            continue
+        for k, side in enumerate(p.problem.side):
+            used = sum(side.weights.get((i, jj), 0.0) for i, jj in enumerate(solution.assignment))
+            if (r, j) in side.weights and used + side.weights[(r, j)] > side.limit:
+                rejections.append((c.backend, p.side_policies[k], f"{side.name} would be exceeded"))
+                break
+        else:
+            rejections.append((c.backend, "solver", "placed elsewhere to honour the batch limits"))
+    return NoFeasibleBackend(rejections, resource=resource)
