@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 BACKEND_TYPES: dict[str, str] = {
     "llamacpp": "backends.llamacpp:LlamaCppBackend",
     "scripted": "backends.scripted:ScriptedBackend",
+    "openai": "backends.openai_compat:OpenAICompatBackend",
+    "anthropic": "backends.anthropic:AnthropicBackend",
 }
 
 

@@ -45,6 +45,7 @@ class Backend(abc.ABC):
     def __init__(self, name: str, config: BackendCommon) -> None:
         self.name = name
         self.config = config
+        self.admitted = 0  # requests the router admitted here and that have not finished
 
     @property
     def tier(self) -> Tier:
@@ -62,6 +63,13 @@ class Backend(abc.ABC):
 
     def load(self) -> Load:
         return Load()
+
+    async def probe(self) -> Load:
+        """Checks the backend's health and reads its load (called by a background collector).
+
+        Raises an exception when the backend is unreachable or unhealthy. The default: healthy.
+        """
+        return self.load()
 
     @abc.abstractmethod
     def generate(self, request: Request) -> AsyncIterator[StreamEvent]:

@@ -69,6 +69,12 @@ class _Instance:
         text = "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
         return self.llm.tokenize(text.encode(), add_bos=True, special=False)
 
+    def warm_up(self) -> None:
+        """Evaluates a tiny prompt once, so the first real request does not pay for the set-up."""
+        tokens = self.prompt_tokens([ChatMessage("user", "Hi")])
+        for _ in self.llm.generate(tokens, temp=0.0, reset=True):
+            break
+
     def run(self, request: Request, cancel: threading.Event, emit: Callable[[Any], None]) -> None:
         """Generates in the calling (worker) thread, emitting events until done or cancelled."""
         try:
@@ -123,6 +129,7 @@ class LlamaCppBackend(Backend):
         loop = asyncio.get_running_loop()
         for _ in range(self.config.replicas):
             instance = await loop.run_in_executor(self._executor, _Instance, self.config, path)
+            await loop.run_in_executor(self._executor, instance.warm_up)
             self._instances.append(instance)
             self._free.put_nowait(instance)
 

@@ -33,10 +33,10 @@ class CapacityParams(Params):
     tokens_per_minute: dict[str, int] = Field(default_factory=dict)
 
 
-class _TokenWindow:
+class TokenWindow:
     """Tokens admitted per backend over the last WINDOW_S seconds."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._events: dict[str, deque[tuple[float, int]]] = {}
         self._totals: dict[str, int] = {}
@@ -68,10 +68,10 @@ class _Held:
 class CapacityPolicy:
     resource = True
 
-    def __init__(self, name: str, params: CapacityParams, clock: Callable[[], float]) -> None:
+    def __init__(self, name: str, params: CapacityParams, window: TokenWindow) -> None:
         self.name = name
         self.params = params
-        self._window = _TokenWindow(clock)
+        self._window = window
 
     def free_slots(self, backend: BackendView) -> int | None:
         slots = self.params.slots.get(backend.name, backend.limit)
@@ -116,6 +116,12 @@ class CapacityPolicy:
 
 
 def create(
-    name: str, parameters: Mapping[str, Any], clock: Callable[[], float] = time.monotonic
+    name: str,
+    parameters: Mapping[str, Any],
+    clock: Callable[[], float] | None = None,
+    window: TokenWindow | None = None,
 ) -> CapacityPolicy:
-    return CapacityPolicy(name, parse(CapacityParams, parameters), clock)
+    """`window` (shared across config reloads) or a new one on `clock` (default: monotonic)."""
+    if window is None:
+        window = TokenWindow(clock or time.monotonic)
+    return CapacityPolicy(name, parse(CapacityParams, parameters), window)

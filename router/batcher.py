@@ -74,7 +74,7 @@ class Batcher:
         return placement.decide(self._scheduler, p, solution, next(self._ids))
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=False)  # queued solves still finish for their callers
 
     async def _solve(self, p: placement.Plan) -> solver.Solution:
         if p.trivial:

@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     route = sub.add_parser("route", help="print the routing decision as JSON")
     _request_args(route)
     route.add_argument("--explain", action="store_true", help="print a readable candidate table")
+    policy = sub.add_parser("policy", help="operator tools for policy files")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    validate = policy_sub.add_parser("validate", help="validate config files fully (exit 1 if not)")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    replay = sub.add_parser(
+        "replay", help="what-if replay of a trace through configs", add_help=False
+    )
+    replay.add_argument("args", nargs=argparse.REMAINDER)
     backends = sub.add_parser("backends", help="list the router's backends as JSON")
     backends.add_argument("--target", default=DEFAULT_TARGET)
     backends.add_argument("--timeout", type=float)
@@ -138,11 +146,39 @@ def _backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy(args: argparse.Namespace) -> int:
+    from router.validate import validate_file
+
+    failed = False
+    for path in args.files:
+        result = validate_file(path)
+        for problem in result.problems:
+            print(problem, file=sys.stderr)
+        if result.problems:
+            failed = True
+        else:
+            print(f"{path}: valid (version {result.version})")
+    return 1 if failed else 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from router import replay
+
+    return replay.main(args.args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import grpc
 
     args = _parser().parse_args(argv)
-    command = {"serve": _serve, "generate": _generate, "route": _route, "backends": _backends}
+    command = {
+        "serve": _serve,
+        "generate": _generate,
+        "route": _route,
+        "backends": _backends,
+        "policy": _policy,
+        "replay": _replay,
+    }
     try:
         return command[args.command](args)
     except grpc.RpcError as exc:

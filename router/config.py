@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 from importlib import resources
@@ -94,7 +95,50 @@ class ScriptedConfig(BackendCommon):
     max_concurrency: int = Field(0, ge=0, description="requests at once; 0: unlimited")
 
 
-BackendConfig = Annotated[LlamaCppConfig | ScriptedConfig, Field(discriminator="type")]
+class TimeoutsConfig(_Strict):
+    """HTTP backend timeouts in seconds; the gRPC deadline bounds them all."""
+
+    connect_s: float = Field(5.0, gt=0)
+    first_token_s: float = Field(30.0, gt=0, description="from sending to the first token")
+    between_tokens_s: float = Field(30.0, gt=0, description="longest gap between tokens")
+    total_s: float = Field(600.0, gt=0)
+
+
+class HttpBackendCommon(BackendCommon):
+    """Fields of backends reached over HTTP."""
+
+    base_url: str = Field(min_length=1)
+    api_key_env: str | None = Field(None, description="environment variable holding the key")
+    upstream_model: str | None = Field(None, description="model name sent upstream; default: model")
+    max_connections: int = Field(64, ge=1, description="keep-alive pool size")
+    max_concurrency: int = Field(0, ge=0, description="requests at once; 0: unlimited")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+
+
+class OpenAIConfig(HttpBackendCommon):
+    """Any OpenAI-compatible chat completions server (vLLM, TGI, SGLang, llama.cpp, OpenAI)."""
+
+    type: Literal["openai"]
+    tier: Tier = Tier.CLOUD_GPU
+    metrics: Literal["auto", "vllm", "llamacpp", "none"] = Field(
+        "auto", description="where to read load signals from"
+    )
+
+
+class AnthropicConfig(HttpBackendCommon):
+    """Anthropic's Messages API."""
+
+    type: Literal["anthropic"]
+    tier: Tier = Tier.REMOTE_API
+    base_url: str = "https://api.anthropic.com"
+    api_key_env: str | None = "ANTHROPIC_API_KEY"
+    anthropic_version: str = "2023-06-01"
+
+
+BackendConfig = Annotated[
+    LlamaCppConfig | ScriptedConfig | OpenAIConfig | AnthropicConfig, Field(discriminator="type")
+]
 
 
 class PolicyConfig(_Strict):
@@ -116,6 +160,13 @@ class ServerConfig(_Strict):
     port: int = Field(50051, ge=0, le=65535)
     grace_period_s: float = Field(10.0, ge=0)
     log_content: bool = Field(False, description="log message content (off: never logged)")
+    admin_token_env: str = Field(
+        "TOKENROUTER_ADMIN_TOKEN", description="environment variable holding the admin token"
+    )
+    watch_config: bool = Field(True, description="reload when the config file changes")
+    request_log: str | None = Field(
+        None, description="append one JSON line per request here (no content), for replays"
+    )
 
 
 class SchedulerConfig(_Strict):
@@ -124,6 +175,19 @@ class SchedulerConfig(_Strict):
     )
     max_batch: int = Field(256, ge=1, le=4096, description="requests placed jointly at most")
     solver_time_limit_ms: float = Field(50.0, gt=0, le=10_000, description="CP-SAT time limit")
+
+
+class HealthConfig(_Strict):
+    probe_interval_s: float = Field(10.0, gt=0, description="how often backends are probed")
+    probe_timeout_s: float = Field(5.0, gt=0)
+    unhealthy_after: int = Field(3, ge=1, description="consecutive failed probes")
+    eject_after: int = Field(5, ge=1, description="consecutive failed requests")
+    base_ejection_s: float = Field(30.0, gt=0)
+    max_ejection_s: float = Field(300.0, gt=0)
+
+
+class FallbackConfig(_Strict):
+    max_attempts: int = Field(3, ge=1, le=10, description="backends tried per request, at most")
 
 
 class DefaultsConfig(_Strict):
@@ -143,6 +207,8 @@ class Config(_Strict):
     defaults: DefaultsConfig = DefaultsConfig()
     limits: LimitsConfig = LimitsConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    health: HealthConfig = HealthConfig()
+    fallback: FallbackConfig = FallbackConfig()
     backends: dict[str, BackendConfig] = Field(min_length=1)
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
     profiles: dict[str, ProfileConfig] = Field(default_factory=lambda: {"default": ProfileConfig()})
@@ -153,9 +219,11 @@ class Config(_Strict):
             for i, entry in enumerate(profile.policies):
                 if entry.policy not in self.policies:
                     known = ", ".join(sorted(self.policies)) or "none defined"
+                    close = difflib.get_close_matches(entry.policy, list(self.policies), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
                     raise _PathError(
                         ("profiles", pname, "policies", i, "policy"),
-                        f"unknown policy {entry.policy!r} (defined: {known})",
+                        f"unknown policy {entry.policy!r}{hint} (defined: {known})",
                     )
         if self.defaults.profile not in self.profiles:
             raise _PathError(
@@ -221,13 +289,26 @@ def parse_config(text: str, source: str) -> LoadedConfig:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(exc, source, root) from None
+        raise ConfigErrors(config_errors(exc, source, root)) from None
     version = hashlib.sha256(text.encode()).hexdigest()[:12]
     return LoadedConfig(config=config, source=source, version=version, text=text)
 
 
-def _config_error(exc: ValidationError, source: str, root: yaml.Node | None) -> ConfigError:
-    err = exc.errors()[0]
+class ConfigErrors(ConfigError):
+    """Several problems in one file; behaves as the first, lists them all in `errors`."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.file, first.path, first.reason, first.line, first.column)
+        self.errors = errors
+
+
+def config_errors(exc: ValidationError, source: str, root: yaml.Node | None) -> list[ConfigError]:
+    """Every schema error, located in the file."""
+    return [_config_error(err, source, root) for err in exc.errors()]
+
+
+def _config_error(err: Any, source: str, root: yaml.Node | None) -> ConfigError:
     loc = list(err["loc"])
     reason = err["msg"]
     ctx_error = err.get("ctx", {}).get("error")

@@ -109,6 +109,7 @@ def decision_to_pb(d: Decision) -> pb.RouteDecision:
         batch_size=d.batch_size,
         batch_id=d.batch_id,
         detected=d.detected,
+        config_version=d.config_version,
         candidates=[
             pb.Candidate(
                 backend=c.backend,

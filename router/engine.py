@@ -1,171 +1,179 @@
-"""The router core: holds the backends and the scheduler, decides and runs requests."""
+"""The router core: decides and runs requests on the current Runtime; reloads configs."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from typing import Any
 
 import structlog
 
 from backends import create_backend
 from backends.base import Backend, Finish, TextDelta
+from policies.capacity import TokenWindow
 from router import estimates
-from router.batcher import Batcher
+from router.budgets import MemoryBudgetStore
 from router.config import LoadedConfig
-from router.errors import InvalidArgument, RouterError
-from router.framework import BackendView, RequestContext, Reservation, Reserver
+from router.errors import (
+    BackendUnavailable,
+    InvalidArgument,
+    RequestFailed,
+    ResourceExhausted,
+    RouterError,
+)
 from router.registry import Registry, default_registry
+from router.request_log import RequestLog
+from router.resilience import HealthTracker
+from router.runtime import Runtime
 from router.scheduler import Scheduler
 from router.state import BackendStats
-from router.types import Decision, Request, Usage
+from router.types import Decision, Privacy, Request, Usage
 
 log = structlog.get_logger("tokenrouter")
-
-# Prompts longer than this are tokenized and scanned in a worker thread, not on the event loop.
-_INLINE_CHARS = 4096
-
-
-def _chars(request: Request) -> int:
-    return sum(len(m.content) for m in request.messages)
-
-
-class Admission:
-    """A generation admitted to a backend: its in-flight count and its reservations."""
-
-    def __init__(self, active: dict[str, int], backend: str, held: list[Reservation]) -> None:
-        self._active = active
-        self._backend = backend
-        self._held: list[Reservation] | None = held
-        active[backend] += 1
-
-    def settle(self, usage: Usage) -> None:
-        """The generation finished: charge what it really used."""
-        for reservation in self._take():
-            reservation.settle(usage)
-
-    def release(self) -> None:
-        """The generation failed or was cancelled: give everything back."""
-        for reservation in self._take():
-            reservation.release()
-
-    def _take(self) -> list[Reservation]:
-        held, self._held = self._held, None
-        if held is None:
-            return []
-        self._active[self._backend] -= 1
-        return held
 
 
 class Router:
     """Decides where requests run and runs them. Create with `await Router.create(loaded)`."""
 
-    def __init__(self, loaded: LoadedConfig, registry: Registry | None = None) -> None:
-        self.loaded = loaded
-        self.config = loaded.config
-        self.scheduler = Scheduler(loaded, registry or default_registry())
-        self.backends: dict[str, Backend] = {
-            name: create_backend(name, cfg) for name, cfg in self.config.backends.items()
-        }
-        self.stats: dict[str, BackendStats] = {name: BackendStats() for name in self.backends}
-        self.active: dict[str, int] = dict.fromkeys(self.backends, 0)
-        sched = self.config.scheduler
-        self.batcher = Batcher(
-            self.scheduler,
-            self.views,
-            self._admit,
-            max_batch=sched.max_batch,
-            window_ms=sched.batch_window_ms,
-            time_limit_ms=sched.solver_time_limit_ms,
-        )
+    def __init__(self, registry: Registry | None = None) -> None:
+        self.registry = registry or default_registry()
+        # State that outlives config versions: spend and token-rate accounting.
+        self.services: dict[str, Any] = {"store": MemoryBudgetStore(), "window": TokenWindow()}
+        self.runtime: Runtime
+        self._reload_lock = asyncio.Lock()
+        self._prober: asyncio.Task[None] | None = None
+        self._draining: set[asyncio.Task[None]] = set()
+        self.request_log: RequestLog | None = None
 
     @classmethod
     async def create(cls, loaded: LoadedConfig, registry: Registry | None = None) -> Router:
-        router = cls(loaded, registry)
-        for backend in router.backends.values():
-            await backend.start()
+        router = cls(registry)
+        router.runtime = await router._build(loaded, None)
+        if loaded.config.server.request_log:
+            router.request_log = RequestLog(loaded.config.server.request_log)
+        router._prober = asyncio.create_task(router._probe_forever())
         return router
 
-    async def aclose(self) -> None:
-        self.batcher.close()
-        for backend in self.backends.values():
-            await backend.aclose()
+    # The current version's parts, for callers that do not care about versions.
+    @property
+    def config(self):  # type: ignore[no-untyped-def]
+        return self.runtime.config
 
-    def views(self) -> list[BackendView]:
-        """Current snapshots of every backend, in config order."""
-        out = []
-        for name, backend in self.backends.items():
-            load, stats = backend.load(), self.stats[name]
-            out.append(
-                BackendView(
-                    name=name,
-                    config=backend.config,
-                    in_flight=self.active[name],
-                    queued=load.queued,
-                    capacity=load.capacity,
-                    limit=load.limit,
-                    observed_ttft_ms=stats.ttft_ms,
-                    observed_tokens_per_s=stats.tokens_per_s,
-                    observed_prefill_tokens_per_s=stats.prefill_tokens_per_s,
-                    observed_request_ms=stats.request_ms,
-                )
-            )
-        return out
+    @property
+    def loaded(self) -> LoadedConfig:
+        return self.runtime.loaded
 
-    async def context(self, request: Request) -> RequestContext:
-        """Computes the per-request state every policy reads, and checks request-wide limits."""
-        self.scheduler.profile_for(request.profile)
-        views = self.views()
-        if request.model and not any(request.model in v.models for v in views):
-            known = ", ".join(sorted({m for v in views for m in v.models}))
-            raise InvalidArgument("model", f"unknown model {request.model!r} (known: {known})")
-        prompt_tokens = await self._count_prompt_tokens(request)
-        largest = max(v.config.context_window for v in views)
-        if request.max_tokens >= largest:
-            raise InvalidArgument(
-                "max_tokens",
-                f"{request.max_tokens} does not fit any backend (largest context {largest})",
-            )
-        if prompt_tokens + request.max_tokens > largest:
-            raise InvalidArgument(
-                "messages",
-                f"prompt of ~{prompt_tokens} tokens + max_tokens {request.max_tokens} exceeds "
-                f"every backend's context window (largest {largest})",
-            )
-        ctx = RequestContext(request=request, prompt_tokens=prompt_tokens, privacy=request.privacy)
-        if _chars(request) <= _INLINE_CHARS:
-            return self.scheduler.prepare(ctx)
-        return await asyncio.to_thread(self.scheduler.prepare, ctx)  # content scans of long prompts
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.runtime.scheduler
 
-    async def _count_prompt_tokens(self, request: Request) -> int:
-        for backend in self.backends.values():
-            if _chars(request) <= _INLINE_CHARS:
-                count = backend.count_prompt_tokens(request.messages)
-            else:
-                count = await asyncio.to_thread(backend.count_prompt_tokens, request.messages)
-            if count is not None:
-                return count
-        return estimates.prompt_tokens_estimate(request.messages)
+    @property
+    def backends(self) -> dict[str, Backend]:
+        return self.runtime.backends
 
-    def _admit(self, ctx: RequestContext, decision: Decision) -> Admission:
-        """Reserves budget and rate for a generation placed on `decision.backend`."""
-        view = next(v for v in self.views() if v.name == decision.backend)
-        held: list[Reservation] = []
+    @property
+    def health(self) -> HealthTracker:
+        return self.runtime.health
+
+    def views(self):  # type: ignore[no-untyped-def]
+        return self.runtime.views()
+
+    async def _build(self, loaded: LoadedConfig, old: Runtime | None) -> Runtime:
+        """A runtime for `loaded`, reusing `old`'s unchanged backends and their state."""
+        scheduler = Scheduler(loaded, self.registry, self.services)
+        backends: dict[str, Backend] = {}
+        stats: dict[str, BackendStats] = {}
+        started: list[Backend] = []
         try:
-            for step in self.scheduler.profile_for(ctx.request.profile).of(Reserver):
-                if (reservation := step.policy.reserve(ctx, view)) is not None:
-                    held.append(reservation)
-        except RouterError:
-            for reservation in held:
-                reservation.release()
-            raise
-        return Admission(self.active, decision.backend, held)
+            for name, cfg in loaded.config.backends.items():
+                previous = old.backends.get(name) if old else None
+                if previous is not None and previous.config == cfg:
+                    backends[name], stats[name] = previous, old.stats[name]  # type: ignore[union-attr]
+                    continue
+                backend = create_backend(name, cfg)
+                await backend.start()
+                started.append(backend)
+                backends[name], stats[name] = backend, BackendStats()
+        except Exception as exc:
+            for backend in started:
+                await backend.aclose()
+            raise loaded.error(("backends", name), f"cannot start backend: {exc}") from exc
+        keep = {n for n in backends if old is not None and old.backends.get(n) is backends[n]}
+        health = HealthTracker(backends, loaded.config.health)
+        if old is not None:
+            health.inherit(old.health, keep)
+        return Runtime(loaded, scheduler, backends, stats, health)
+
+    async def reload(self, loaded: LoadedConfig) -> Runtime:
+        """Validates fully, then swaps atomically; in-flight requests finish on their version.
+
+        Raises ConfigError (the running config stays in force) when the new one is invalid.
+        """
+        async with self._reload_lock:
+            old = self.runtime
+            new = await self._build(loaded, old)
+            self.runtime = new
+            retired = [b for n, b in old.backends.items() if new.backends.get(n) is not b]
+            # The old batcher is not closed: requests that began on `old` still place with it;
+            # its solver thread ends when the last of them lets go of it.
+            for backend in retired:
+                task = asyncio.create_task(self._drain(backend))
+                self._draining.add(task)
+                task.add_done_callback(self._draining.discard)
+            log.info(
+                "config reloaded",
+                config=loaded.source,
+                config_version=loaded.version,
+                previous_version=old.loaded.version,
+                retired=[b.name for b in retired],
+            )
+            return new
+
+    async def _drain(self, backend: Backend) -> None:
+        """Closes a backend removed by a reload once its admitted requests are done."""
+        while backend.admitted:
+            await asyncio.sleep(0.05)
+        await backend.aclose()
+
+    async def aclose(self) -> None:
+        if self._prober is not None:
+            self._prober.cancel()
+        self.runtime.batcher.close()
+        for task in list(self._draining):
+            await task
+        for backend in self.runtime.backends.values():
+            await backend.aclose()
+        if self.request_log is not None:
+            await asyncio.to_thread(self.request_log.close)
+
+    async def probe(self) -> None:
+        """Probes every backend once, concurrently, and records the outcome."""
+        rt = self.runtime
+        timeout = rt.config.health.probe_timeout_s
+
+        async def one(name: str, backend: Backend) -> None:
+            try:
+                await asyncio.wait_for(backend.probe(), timeout)
+            except Exception as exc:  # any failure to answer is a failed probe
+                rt.health.probe_failed(name, str(exc) or type(exc).__name__)
+            else:
+                rt.health.probe_ok(name)
+
+        await asyncio.gather(*(one(n, b) for n, b in rt.backends.items()))
+
+    async def _probe_forever(self) -> None:
+        while True:
+            await self.probe()
+            await asyncio.sleep(self.runtime.config.health.probe_interval_s)
 
     async def route(self, request: Request) -> Decision:
         """The decision only."""
         started = time.perf_counter()
         try:
-            decision, _ = await self.batcher.place(await self.context(request), admit=False)
+            rt = self.runtime
+            decision, _ = await rt.batcher.place(await rt.context(request), admit=False)
         except RouterError as exc:
             self._log("route", request, started, error=exc)
             raise
@@ -174,42 +182,94 @@ class Router:
 
     async def route_batch(self, requests: Sequence[Request]) -> list[Decision | RouterError]:
         """Places a group of requests jointly; one decision or error per request, in order."""
+        rt = self.runtime
         contexts = []
         for i, request in enumerate(requests):
             try:
-                contexts.append(await self.context(request))
+                contexts.append(await rt.context(request))
             except InvalidArgument as exc:
                 raise exc.within(f"requests[{i}].") from None
-        return await self.batcher.solve_group(contexts)
+        return await rt.batcher.solve_group(contexts)
 
     async def generate(self, request: Request) -> AsyncIterator[Decision | TextDelta | Usage]:
-        """Yields the decision, then text deltas, then the usage."""
+        """Yields a decision, text deltas and the usage; re-places before the first token fails.
+
+        If the chosen backend fails before its first token (refused, 5xx, 429, timeout, full),
+        the request is placed again without it (privacy and budgets still binding) and a new
+        decision is yielded, up to `fallback.max_attempts` backends within the deadline. After
+        the first token a failure ends the stream with UNAVAILABLE: never a silent truncation.
+        """
         started = time.perf_counter()
         usage = Usage()
-        admission: Admission | None = None
+        rt = self.runtime
+        privacy = None
         try:
-            decision, admission = await self.batcher.place(await self.context(request), True)
-            yield decision
-            usage.backend = decision.backend
-            usage.backends_tried.append(decision.backend)
-            usage.prompt_tokens = decision.prompt_tokens
-            async for event in self._stream(decision, request, started, usage):
-                yield event
+            ctx = await rt.context(request)
+            privacy = ctx.privacy
+            last: RouterError = RouterError("no attempt")  # the latest backend failure
+            for attempt in range(1, rt.config.fallback.max_attempts + 1):
+                try:
+                    decision, admission = await rt.batcher.place(ctx, admit=True)
+                except RouterError as exc:
+                    if attempt == 1:
+                        raise
+                    raise RequestFailed(
+                        last.code,
+                        f"{last} (tried {', '.join(usage.backends_tried)}; "
+                        f"no other backend: {exc})",
+                    ) from None
+                yield decision
+                usage.backend = decision.backend
+                usage.backends_tried.append(decision.backend)
+                usage.prompt_tokens = decision.prompt_tokens
+                try:
+                    async for event in self._stream(rt, decision, request, started, usage):
+                        yield event
+                except (BackendUnavailable, ResourceExhausted) as exc:
+                    admission.release()
+                    last = self._backend_failed(rt, decision.backend, exc, usage)
+                    left = request.time_left()
+                    if left is not None and left <= 0:
+                        raise
+                    log.info(
+                        "fallback",
+                        request_id=request.request_id,
+                        failed=decision.backend,
+                        error=str(exc),
+                        attempt=attempt,
+                    )
+                    ctx = replace(ctx, excluded={**ctx.excluded, decision.backend: str(exc)})
+                    continue
+                except BaseException:
+                    admission.release()
+                    raise
+                admission.settle(usage)
+                rt.health.success(decision.backend)
+                break
+            else:
+                raise RequestFailed(last.code, f"{last} (tried {', '.join(usage.backends_tried)})")
         except BaseException as exc:
-            if admission is not None:
-                admission.release()
             usage.total_ms = (time.perf_counter() - started) * 1e3
-            if usage.backend and isinstance(exc, RouterError):
-                self.stats[usage.backend].failures += 1
-            self._log("generate", request, started, usage=usage, error=exc)
+            self._log("generate", request, started, usage=usage, error=exc, privacy=privacy)
             raise
-        admission.settle(usage)
-        self._log("generate", request, started, usage=usage)
+        self._log("generate", request, started, usage=usage, privacy=privacy)
 
+    @staticmethod
+    def _backend_failed(rt: Runtime, backend: str, exc: RouterError, usage: Usage) -> RouterError:
+        """Records the failure; re-raises it when tokens were already streamed."""
+        if isinstance(exc, BackendUnavailable):
+            rt.health.failure(backend, exc.reason, exc.retry_after_s)
+        if usage.completion_tokens or usage.ttft_ms:
+            raise RequestFailed(
+                "UNAVAILABLE", f"{exc} after the stream had started; the output is incomplete"
+            ) from exc
+        return exc
+
+    @staticmethod
     async def _stream(
-        self, decision: Decision, request: Request, started: float, usage: Usage
+        rt: Runtime, decision: Decision, request: Request, started: float, usage: Usage
     ) -> AsyncIterator[TextDelta | Usage]:
-        backend = self.backends[decision.backend]
+        backend = rt.backends[decision.backend]
         first_token_at = 0.0
         async for event in backend.generate(request):
             if isinstance(event, TextDelta):
@@ -227,7 +287,7 @@ class Router:
                 )
                 usage.total_ms = (now - started) * 1e3
                 decode_s = now - first_token_at if first_token_at else 0.0
-                self.stats[backend.name].observe(
+                rt.stats[backend.name].observe(
                     event.prompt_tokens,
                     usage.ttft_ms,
                     event.completion_tokens,
@@ -245,6 +305,7 @@ class Router:
         usage: Usage | None = None,
         backend: str = "",
         error: BaseException | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         fields: dict[str, object] = {
             "request_id": request.request_id,
@@ -262,6 +323,29 @@ class Router:
             )
         if self.config.server.log_content:
             fields["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        status = "OK"
+        if isinstance(error, asyncio.CancelledError | GeneratorExit):
+            status = "CANCELLED"
+        elif error is not None:
+            status = getattr(error, "code", "INTERNAL")
+        if kind == "generate" and self.request_log is not None and usage is not None:
+            self.request_log.write(
+                {
+                    "ts": round(time.time() - (time.perf_counter() - started), 6),
+                    "request_id": request.request_id,
+                    "tenant": request.tenant,
+                    "privacy": (privacy or request.privacy).name,
+                    "prompt_tokens": usage.prompt_tokens,
+                    "max_tokens": request.max_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                    "latency_slo_ms": request.latency_slo_ms,
+                    "backend": usage.backend,
+                    "cost_usd": usage.cost_usd,
+                    "ttft_ms": round(usage.ttft_ms, 3),
+                    "total_ms": round(usage.total_ms, 3),
+                    "status": status,
+                }
+            )
         if error is None:
             log.info(kind, **fields)
         elif isinstance(error, asyncio.CancelledError | GeneratorExit):

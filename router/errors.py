@@ -46,9 +46,26 @@ class ResourceExhausted(RouterError):
 
 
 class BackendUnavailable(RouterError):
-    """A backend failed while serving the request."""
+    """A backend failed while serving the request.
+
+    `retry_after_s` is set when the backend asked to be left alone for a while (HTTP 429).
+    """
 
     code = "UNAVAILABLE"
+
+    def __init__(self, backend: str, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(f"backend {backend}: {reason}")
+        self.backend = backend
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+class RequestFailed(RouterError):
+    """A request failed for good; carries the status code of the failure behind it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConfigError(Exception):

@@ -28,6 +28,7 @@ class RequestContext:
     privacy: Privacy  # effective class: the request's, or the one detected from content
     detected: tuple[str, ...] = ()  # names of the sensitive-content detectors that fired
     expected_output_tokens: int = 0  # completion tokens expected (default: max_tokens)
+    excluded: Mapping[str, str] = field(default_factory=dict)  # backends that failed it, why
 
     @property
     def output_tokens(self) -> int:

@@ -99,6 +99,7 @@ def decide(
                 batch_size=len(p.batch),
                 batch_id=batch_id,
                 detected=ctx.detected,
+                config_version=scheduler.version,
             )
         )
     return out

@@ -10,7 +10,9 @@ its object a factory `create(name, parameters) -> policy`, e.g. in the package's
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from importlib import metadata
@@ -49,17 +51,41 @@ class Registry:
     def types(self) -> list[str]:
         return sorted(self._factories)
 
-    def create(self, type_name: str, name: str, parameters: Mapping[str, Any]) -> Policy:
-        """Builds a policy; raises KeyError for an unknown type, ValueError for bad parameters."""
+    def _suggest(self, type_name: str) -> str:
+        close = difflib.get_close_matches(type_name, self.types(), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{hint} (known: {', '.join(self.types())})"
+
+    def create(
+        self,
+        type_name: str,
+        name: str,
+        parameters: Mapping[str, Any],
+        services: Mapping[str, Any] | None = None,
+    ) -> Policy:
+        """Builds a policy; raises KeyError for an unknown type, ValueError for bad parameters.
+
+        `services` are shared objects (e.g. the budget store) handed to factories that take a
+        keyword argument of that name, so policy state survives config reloads.
+        """
         try:
             factory = self._factories[type_name]
         except KeyError:
-            known = ", ".join(self.types())
-            raise KeyError(f"unknown policy type {type_name!r} (known: {known})") from None
-        policy = factory(name, parameters)
+            raise KeyError(f"unknown policy type {type_name!r}{self._suggest(type_name)}") from None
+        accepted = _keywords(factory)
+        extra = {k: v for k, v in (services or {}).items() if k in accepted}
+        policy = factory(name, parameters, **extra)
         if not isinstance(policy, Filter | Scorer | Constrainer | Preparer | Reserver):
             raise ValueError(f"policy type {type_name!r} implements no policy contract")
         return policy
+
+
+def _keywords(factory: PolicyFactory) -> set[str]:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return set()
+    return {n for n, p in list(params.items())[2:] if p.kind is not p.VAR_POSITIONAL}
 
 
 def _load(target: str) -> PolicyFactory:

@@ -6,8 +6,9 @@ or rejected with the policy and the reason. Joint placement of a batch is in rou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from policies.privacy import third_party_forbidden
 from router import estimates
@@ -52,12 +53,15 @@ class Profile:
 class Scheduler:
     """Builds the configured policies and profiles, and evaluates requests against them."""
 
-    def __init__(self, loaded: LoadedConfig, registry: Registry) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, registry: Registry, services: Mapping[str, Any] | None = None
+    ) -> None:
         config = loaded.config
+        self.version = loaded.version
         self.policies: dict[str, Policy] = {}
         for name, spec in config.policies.items():
             try:
-                self.policies[name] = registry.create(spec.type, name, spec.parameters)
+                self.policies[name] = registry.create(spec.type, name, spec.parameters, services)
             except KeyError as exc:
                 raise loaded.error(("policies", name, "type"), exc.args[0]) from None
             except ValueError as exc:
@@ -140,6 +144,8 @@ class Scheduler:
 def _hard_reject(
     ctx: RequestContext, view: BackendView, hard: list[Step]
 ) -> tuple[str, str] | None:
+    if view.name in ctx.excluded:
+        return "fallback", f"already failed for this request: {ctx.excluded[view.name]}"
     if view.health_reason:
         return "health", view.health_reason
     if third_party_forbidden(ctx.privacy, view):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import grpc
+import structlog
 
 from backends.base import TextDelta
 from router import convert
@@ -14,10 +17,18 @@ from router.engine import Router
 from router.errors import InvalidArgument, RouterError
 from router.types import Decision, Request
 
+log = structlog.get_logger("tokenrouter")
 
-async def abort(context: grpc.aio.ServicerContext, exc: RouterError) -> None:
-    """Ends the call with the status the error names and its message."""
-    await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
+
+HEALTH_TO_PB = {"healthy": pb.HEALTHY, "unhealthy": pb.UNHEALTHY, "ejected": pb.EJECTED}
+
+
+async def abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    """Ends the call with the status the error names and its message (INTERNAL for bugs)."""
+    if isinstance(exc, RouterError):
+        await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
+    log.exception("internal error", exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
 
 
 class TokenRouterService(pb_grpc.TokenRouterServicer):
@@ -26,10 +37,14 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
 
     async def _request(self, msg: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> Request:
         try:
-            return convert.request_from_pb(msg, self.router.config)
-        except RouterError as exc:
+            request = convert.request_from_pb(msg, self.router.config)
+        except Exception as exc:
             await abort(context, exc)
             raise  # unreachable: abort raises
+        left = context.time_remaining()
+        if left is not None:
+            request = replace(request, deadline=time.monotonic() + left)
+        return request
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
@@ -43,7 +58,7 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
                     yield pb.GenerateResponse(decision=convert.decision_to_pb(event))
                 else:
                     yield pb.GenerateResponse(usage=convert.usage_to_pb(event))
-        except RouterError as exc:
+        except Exception as exc:
             await abort(context, exc)
 
     async def Route(
@@ -52,7 +67,7 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
         req = await self._request(request, context)
         try:
             return convert.decision_to_pb(await self.router.route(req))
-        except RouterError as exc:
+        except Exception as exc:
             await abort(context, exc)
             raise
 
@@ -67,7 +82,7 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
                 for i, r in enumerate(request.requests)
             ]
             results = await self.router.route_batch(reqs)
-        except RouterError as exc:
+        except Exception as exc:
             await abort(context, exc)
             raise
         return pb.RouteBatchResponse(decisions=[convert.result_to_pb(r) for r in results])
@@ -75,6 +90,10 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
     async def ListBackends(
         self, request: pb.ListBackendsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListBackendsResponse:
+        rt = self.router.runtime
         return pb.ListBackendsResponse(
-            backends=[convert.backend_to_pb(v, pb.HEALTHY) for v in self.router.views()]
+            backends=[
+                convert.backend_to_pb(v, HEALTH_TO_PB[rt.health.status(v.name)]) for v in rt.views()
+            ],
+            config_version=rt.loaded.version,
         )

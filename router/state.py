@@ -19,7 +19,6 @@ class BackendStats:
     prefill_tokens_per_s: float = 0.0
     request_ms: float = 0.0
     requests: int = 0
-    failures: int = 0
 
     def observe(
         self,

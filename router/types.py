@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass, field
 
 
@@ -49,6 +50,11 @@ class Request:
     profile: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     features: tuple[str, ...] = ()
+    deadline: float | None = None  # time.monotonic() by which the call must end (gRPC deadline)
+
+    def time_left(self) -> float | None:
+        """Seconds until the deadline, or None without one."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,7 @@ class Decision:
     batch_size: int = 1
     batch_id: int = 0
     detected: tuple[str, ...] = ()
+    config_version: str = ""
 
 
 @dataclass(slots=True)

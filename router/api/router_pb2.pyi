@@ -113,7 +113,7 @@ class Candidate(_message.Message):
     def __init__(self, backend: _Optional[str] = ..., feasible: _Optional[bool] = ..., scores: _Optional[_Mapping[str, float]] = ..., total: _Optional[float] = ..., rejected_by: _Optional[str] = ..., reason: _Optional[str] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ...) -> None: ...
 
 class RouteDecision(_message.Message):
-    __slots__ = ("backend", "model", "tier", "estimated_cost_usd", "estimated_ttft_ms", "solver", "decision_us", "candidates", "request_id", "profile", "privacy", "batch_size", "batch_id", "detected", "error_code", "error")
+    __slots__ = ("backend", "model", "tier", "estimated_cost_usd", "estimated_ttft_ms", "solver", "decision_us", "candidates", "request_id", "profile", "privacy", "batch_size", "batch_id", "detected", "error_code", "error", "config_version")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +130,7 @@ class RouteDecision(_message.Message):
     DETECTED_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     backend: str
     model: str
     tier: Tier
@@ -146,7 +147,8 @@ class RouteDecision(_message.Message):
     detected: _containers.RepeatedScalarFieldContainer[str]
     error_code: str
     error: str
-    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ..., solver: _Optional[str] = ..., decision_us: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., request_id: _Optional[str] = ..., profile: _Optional[str] = ..., privacy: _Optional[_Union[Privacy, str]] = ..., batch_size: _Optional[int] = ..., batch_id: _Optional[int] = ..., detected: _Optional[_Iterable[str]] = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    config_version: str
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ..., solver: _Optional[str] = ..., decision_us: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., request_id: _Optional[str] = ..., profile: _Optional[str] = ..., privacy: _Optional[_Union[Privacy, str]] = ..., batch_size: _Optional[int] = ..., batch_id: _Optional[int] = ..., detected: _Optional[_Iterable[str]] = ..., error_code: _Optional[str] = ..., error: _Optional[str] = ..., config_version: _Optional[str] = ...) -> None: ...
 
 class Delta(_message.Message):
     __slots__ = ("text",)
@@ -239,7 +241,63 @@ class BackendInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., models: _Optional[_Iterable[str]] = ..., health: _Optional[_Union[Health, str]] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., observed_ttft_ms: _Optional[float] = ..., observed_tokens_per_s: _Optional[float] = ..., context_window: _Optional[int] = ..., in_flight: _Optional[int] = ..., queued: _Optional[int] = ..., trust: _Optional[str] = ..., region: _Optional[str] = ...) -> None: ...
 
 class ListBackendsResponse(_message.Message):
-    __slots__ = ("backends",)
+    __slots__ = ("backends", "config_version")
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
     backends: _containers.RepeatedCompositeFieldContainer[BackendInfo]
-    def __init__(self, backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ...) -> None: ...
+    config_version: str
+    def __init__(self, backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ..., config_version: _Optional[str] = ...) -> None: ...
+
+class GetConfigRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ConfigInfo(_message.Message):
+    __slots__ = ("version", "source", "text", "loaded_at_unix")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    source: str
+    text: str
+    loaded_at_unix: float
+    def __init__(self, version: _Optional[str] = ..., source: _Optional[str] = ..., text: _Optional[str] = ..., loaded_at_unix: _Optional[float] = ...) -> None: ...
+
+class ValidateConfigRequest(_message.Message):
+    __slots__ = ("text",)
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    def __init__(self, text: _Optional[str] = ...) -> None: ...
+
+class ConfigProblem(_message.Message):
+    __slots__ = ("file", "line", "column", "path", "reason", "message")
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    file: str
+    line: int
+    column: int
+    path: str
+    reason: str
+    message: str
+    def __init__(self, file: _Optional[str] = ..., line: _Optional[int] = ..., column: _Optional[int] = ..., path: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ValidateConfigResponse(_message.Message):
+    __slots__ = ("valid", "problems", "version")
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    valid: bool
+    problems: _containers.RepeatedCompositeFieldContainer[ConfigProblem]
+    version: str
+    def __init__(self, valid: _Optional[bool] = ..., problems: _Optional[_Iterable[_Union[ConfigProblem, _Mapping]]] = ..., version: _Optional[str] = ...) -> None: ...
+
+class ReloadConfigRequest(_message.Message):
+    __slots__ = ("text",)
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    def __init__(self, text: _Optional[str] = ...) -> None: ...

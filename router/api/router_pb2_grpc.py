@@ -234,3 +234,217 @@ class TokenRouter:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RouterAdminStub:
+    """Operator API. Calls need `authorization: Bearer <token>` metadata with the token from the
+    environment variable named by server.admin_token_env; with no token configured, the service
+    answers loopback clients only.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetConfig = channel.unary_unary(
+                '/tokenrouter.v1.RouterAdmin/GetConfig',
+                request_serializer=router_dot_api_dot_router__pb2.GetConfigRequest.SerializeToString,
+                response_deserializer=router_dot_api_dot_router__pb2.ConfigInfo.FromString,
+                _registered_method=True)
+        self.ValidateConfig = channel.unary_unary(
+                '/tokenrouter.v1.RouterAdmin/ValidateConfig',
+                request_serializer=router_dot_api_dot_router__pb2.ValidateConfigRequest.SerializeToString,
+                response_deserializer=router_dot_api_dot_router__pb2.ValidateConfigResponse.FromString,
+                _registered_method=True)
+        self.ReloadConfig = channel.unary_unary(
+                '/tokenrouter.v1.RouterAdmin/ReloadConfig',
+                request_serializer=router_dot_api_dot_router__pb2.ReloadConfigRequest.SerializeToString,
+                response_deserializer=router_dot_api_dot_router__pb2.ConfigInfo.FromString,
+                _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/tokenrouter.v1.RouterAdmin/Explain',
+                request_serializer=router_dot_api_dot_router__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=router_dot_api_dot_router__pb2.RouteDecision.FromString,
+                _registered_method=True)
+
+
+class RouterAdminServicer:
+    """Operator API. Calls need `authorization: Bearer <token>` metadata with the token from the
+    environment variable named by server.admin_token_env; with no token configured, the service
+    answers loopback clients only.
+    """
+
+    def GetConfig(self, request, context):
+        """The active config: its text, source, version (content hash) and load time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ValidateConfig(self, request, context):
+        """Full validation of a config text, without applying it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReloadConfig(self, request, context):
+        """Validates and swaps in a config: the given text, or the config file re-read when empty.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Explain(self, request, context):
+        """A dry-run decision with the full candidate table; nothing is generated or reserved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RouterAdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfig,
+                    request_deserializer=router_dot_api_dot_router__pb2.GetConfigRequest.FromString,
+                    response_serializer=router_dot_api_dot_router__pb2.ConfigInfo.SerializeToString,
+            ),
+            'ValidateConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateConfig,
+                    request_deserializer=router_dot_api_dot_router__pb2.ValidateConfigRequest.FromString,
+                    response_serializer=router_dot_api_dot_router__pb2.ValidateConfigResponse.SerializeToString,
+            ),
+            'ReloadConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadConfig,
+                    request_deserializer=router_dot_api_dot_router__pb2.ReloadConfigRequest.FromString,
+                    response_serializer=router_dot_api_dot_router__pb2.ConfigInfo.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=router_dot_api_dot_router__pb2.GenerateRequest.FromString,
+                    response_serializer=router_dot_api_dot_router__pb2.RouteDecision.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'tokenrouter.v1.RouterAdmin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('tokenrouter.v1.RouterAdmin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RouterAdmin:
+    """Operator API. Calls need `authorization: Bearer <token>` metadata with the token from the
+    environment variable named by server.admin_token_env; with no token configured, the service
+    answers loopback clients only.
+    """
+
+    @staticmethod
+    def GetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tokenrouter.v1.RouterAdmin/GetConfig',
+            router_dot_api_dot_router__pb2.GetConfigRequest.SerializeToString,
+            router_dot_api_dot_router__pb2.ConfigInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tokenrouter.v1.RouterAdmin/ValidateConfig',
+            router_dot_api_dot_router__pb2.ValidateConfigRequest.SerializeToString,
+            router_dot_api_dot_router__pb2.ValidateConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tokenrouter.v1.RouterAdmin/ReloadConfig',
+            router_dot_api_dot_router__pb2.ReloadConfigRequest.SerializeToString,
+            router_dot_api_dot_router__pb2.ConfigInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tokenrouter.v1.RouterAdmin/Explain',
+            router_dot_api_dot_router__pb2.GenerateRequest.SerializeToString,
+            router_dot_api_dot_router__pb2.RouteDecision.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

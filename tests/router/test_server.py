@@ -184,3 +184,21 @@ async def test_graceful_shutdown_lets_in_flight_stream_finish(start_server):
     _, _, usage = await collect(call)
     assert usage.completion_tokens == 40 or usage.finish_reason == "stop"
     await stopping
+
+
+async def test_request_log_records_each_generate_without_content(start_server, tmp_path):
+    """With server.request_log set, each Generate appends one JSON line with no message content."""
+    import json
+
+    config = edge_config()
+    config["server"]["request_log"] = str(tmp_path / "requests.jsonl")
+    srv = await start_server(config)
+    secret = "my secret prompt text"
+    _, _, usage = await collect(srv.stub.Generate(request(secret, tenant="acme", max_tokens=4)))
+    await srv.server.stop(grace=0)
+    raw = (tmp_path / "requests.jsonl").read_text()
+    (line,) = [json.loads(x) for x in raw.splitlines()]
+    assert secret not in raw
+    assert line["tenant"] == "acme" and line["completion_tokens"] == usage.completion_tokens
+    assert line["prompt_tokens"] == usage.prompt_tokens and line["max_tokens"] == 4
+    assert line["status"] == "OK" and line["privacy"] == "UNSPECIFIED" and line["ts"] > 1.7e9

@@ -1,0 +1,155 @@
+"""One config version: its policies, scheduler, batcher and backends.
+
+A request runs start to finish on the Runtime that was current when it arrived, so a reload
+never mixes two configs within one request. Backends, their statistics and health are shared
+with the next version where the backend's config did not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from backends.base import Backend
+from router import estimates
+from router.batcher import Batcher
+from router.config import LoadedConfig
+from router.errors import InvalidArgument, RouterError
+from router.framework import BackendView, RequestContext, Reservation, Reserver
+from router.resilience import HealthTracker
+from router.scheduler import Scheduler
+from router.state import BackendStats
+from router.types import Decision, Request, Usage
+
+# Prompts longer than this are tokenized and scanned in a worker thread, not on the event loop.
+_INLINE_CHARS = 4096
+
+
+def _chars(request: Request) -> int:
+    return sum(len(m.content) for m in request.messages)
+
+
+class Admission:
+    """A generation admitted to a backend: its in-flight count and its reservations."""
+
+    def __init__(self, backend: Backend, held: list[Reservation]) -> None:
+        self._backend = backend
+        self._held: list[Reservation] | None = held
+        backend.admitted += 1
+
+    def settle(self, usage: Usage) -> None:
+        """The generation finished: charge what it really used."""
+        for reservation in self._take():
+            reservation.settle(usage)
+
+    def release(self) -> None:
+        """The generation failed or was cancelled: give everything back."""
+        for reservation in self._take():
+            reservation.release()
+
+    def _take(self) -> list[Reservation]:
+        held, self._held = self._held, None
+        if held is None:
+            return []
+        self._backend.admitted -= 1
+        return held
+
+
+class Runtime:
+    """Everything one config version decides with."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        scheduler: Scheduler,
+        backends: dict[str, Backend],
+        stats: dict[str, BackendStats],
+        health: HealthTracker,
+    ) -> None:
+        self.loaded = loaded
+        self.config = loaded.config
+        self.scheduler = scheduler
+        self.backends = backends
+        self.stats = stats
+        self.health = health
+        self.loaded_at = time.time()
+        sched = self.config.scheduler
+        self.batcher = Batcher(
+            scheduler,
+            self.views,
+            self.admit,
+            max_batch=sched.max_batch,
+            window_ms=sched.batch_window_ms,
+            time_limit_ms=sched.solver_time_limit_ms,
+        )
+
+    def views(self) -> list[BackendView]:
+        """Current snapshots of every backend, in config order."""
+        out = []
+        for name, backend in self.backends.items():
+            load, stats = backend.load(), self.stats[name]
+            out.append(
+                BackendView(
+                    name=name,
+                    config=backend.config,
+                    in_flight=backend.admitted,
+                    queued=load.queued,
+                    capacity=load.capacity,
+                    limit=load.limit,
+                    observed_ttft_ms=stats.ttft_ms,
+                    observed_tokens_per_s=stats.tokens_per_s,
+                    observed_prefill_tokens_per_s=stats.prefill_tokens_per_s,
+                    observed_request_ms=stats.request_ms,
+                    health_reason=self.health.reason(name),
+                )
+            )
+        return out
+
+    async def context(self, request: Request) -> RequestContext:
+        """Computes the per-request state every policy reads, and checks request-wide limits."""
+        self.scheduler.profile_for(request.profile)
+        views = self.views()
+        if request.model and not any(request.model in v.models for v in views):
+            known = ", ".join(sorted({m for v in views for m in v.models}))
+            raise InvalidArgument("model", f"unknown model {request.model!r} (known: {known})")
+        prompt_tokens = await self._count_prompt_tokens(request)
+        largest = max(v.config.context_window for v in views)
+        if request.max_tokens >= largest:
+            raise InvalidArgument(
+                "max_tokens",
+                f"{request.max_tokens} does not fit any backend (largest context {largest})",
+            )
+        if prompt_tokens + request.max_tokens > largest:
+            raise InvalidArgument(
+                "messages",
+                f"prompt of ~{prompt_tokens} tokens + max_tokens {request.max_tokens} exceeds "
+                f"every backend's context window (largest {largest})",
+            )
+        ctx = RequestContext(request=request, prompt_tokens=prompt_tokens, privacy=request.privacy)
+        if _chars(request) <= _INLINE_CHARS:
+            return self.scheduler.prepare(ctx)
+        return await asyncio.to_thread(self.scheduler.prepare, ctx)  # content scans of long prompts
+
+    async def _count_prompt_tokens(self, request: Request) -> int:
+        for backend in self.backends.values():
+            if _chars(request) <= _INLINE_CHARS:
+                count = backend.count_prompt_tokens(request.messages)
+            else:
+                count = await asyncio.to_thread(backend.count_prompt_tokens, request.messages)
+            if count is not None:
+                return count
+        return estimates.prompt_tokens_estimate(request.messages)
+
+    def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
+        """Reserves budget and rate for a generation placed on `decision.backend`."""
+        view = next(v for v in self.views() if v.name == decision.backend)
+        held: list[Reservation] = []
+        try:
+            for step in self.scheduler.profile_for(ctx.request.profile).of(Reserver):
+                if (reservation := step.policy.reserve(ctx, view)) is not None:
+                    held.append(reservation)
+        except RouterError:
+            for reservation in held:
+                reservation.release()
+            raise
+        return Admission(self.backends[decision.backend], held)

@@ -1,0 +1,150 @@
+"""Full config validation, for `tokenrouter policy validate`, the admin API and reloads.
+
+Beyond the schema it checks what only the whole file shows: unknown policy types (with a
+suggestion), bad policy parameters, dangling references, weights on policies that do not
+score, backends named in policy parameters that do not exist, GGUF files that cannot be found,
+and profiles under which RESTRICTED requests could never be served. Every problem names the
+file, line, column, YAML path and reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backends.gguf import resolve_gguf
+from router.config import ConfigErrors, LoadedConfig, parse_config
+from router.errors import ConfigError
+from router.framework import BackendView, Filter, RequestContext, Scorer
+from router.registry import Registry, default_registry
+from router.types import ChatMessage, Privacy, Request
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    line: int
+    column: int
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        return f"{where}: {self.path or '<root>'}: {self.reason}"
+
+    @classmethod
+    def of(cls, err: ConfigError) -> Problem:
+        return cls(err.file, err.line, err.column, err.path, err.reason)
+
+
+@dataclass
+class Result:
+    problems: list[Problem] = field(default_factory=list)
+    loaded: LoadedConfig | None = None
+    version: str = ""
+
+
+def validate_file(path: str | Path, registry: Registry | None = None) -> Result:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        return Result([Problem(str(path), 0, 0, "", f"cannot read file: {exc.strerror or exc}")])
+    return validate_text(text, str(path), registry)
+
+
+def validate_text(text: str, source: str, registry: Registry | None = None) -> Result:
+    """Validates a config text completely; `result.problems` is empty when it is valid."""
+    try:
+        loaded = parse_config(text, source)
+    except ConfigErrors as exc:
+        return Result([Problem.of(e) for e in exc.errors])
+    except ConfigError as exc:
+        return Result([Problem.of(exc)])
+    result = Result(loaded=loaded, version=loaded.version)
+    registry = registry or default_registry()
+    policies = {}
+    for name, spec in loaded.config.policies.items():
+        try:
+            policies[name] = registry.create(spec.type, name, spec.parameters)
+        except KeyError as exc:
+            result.problems.append(
+                Problem.of(loaded.error(("policies", name, "type"), exc.args[0]))
+            )
+        except ValueError as exc:
+            result.problems.append(
+                Problem.of(loaded.error(("policies", name, "parameters"), str(exc)))
+            )
+    _check_weights(loaded, policies, result)
+    _check_backend_refs(loaded, result)
+    _check_models(loaded, result)
+    if not result.problems:
+        _check_restricted(loaded, policies, result)
+    return result
+
+
+def _check_weights(loaded: LoadedConfig, policies: dict, result: Result) -> None:
+    for pname, profile in loaded.config.profiles.items():
+        for i, entry in enumerate(profile.policies):
+            policy = policies.get(entry.policy)
+            if policy is not None and entry.weight != 1.0 and not isinstance(policy, Scorer):
+                path = ("profiles", pname, "policies", i, "weight")
+                reason = f"policy {entry.policy!r} does not score, so a weight has no effect"
+                result.problems.append(Problem.of(loaded.error(path, reason)))
+
+
+def _check_backend_refs(loaded: LoadedConfig, result: Result) -> None:
+    """Parameters that map backend names (capacity slots, token limits) name real backends."""
+    backends = list(loaded.config.backends)
+    for pname, spec in loaded.config.policies.items():
+        for key, value in spec.parameters.items():
+            if key not in ("slots", "tokens_per_minute") or not isinstance(value, dict):
+                continue
+            for backend in value:
+                if backend not in backends:
+                    close = difflib.get_close_matches(str(backend), backends, n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    path = ("policies", pname, "parameters", key, backend)
+                    reason = f"unknown backend {backend!r}{hint}"
+                    result.problems.append(Problem.of(loaded.error(path, reason)))
+
+
+def _check_models(loaded: LoadedConfig, result: Result) -> None:
+    for name, cfg in loaded.config.backends.items():
+        if getattr(cfg, "type", "") != "llamacpp":
+            continue
+        try:
+            resolve_gguf(cfg.gguf)  # type: ignore[union-attr]
+        except FileNotFoundError as exc:
+            result.problems.append(Problem.of(loaded.error(("backends", name, "gguf"), str(exc))))
+
+
+def _check_restricted(loaded: LoadedConfig, policies: dict, result: Result) -> None:
+    """Under each profile, some backend must be allowed to serve a RESTRICTED request."""
+    from policies.privacy import third_party_forbidden
+
+    request = Request(
+        "validate", "validate", (ChatMessage("user", "x"),), 1, 0.0, privacy=Privacy.RESTRICTED
+    )
+    ctx = RequestContext(request, 1, Privacy.RESTRICTED)
+    views = [BackendView(name, cfg) for name, cfg in loaded.config.backends.items()]
+    for pname, profile in loaded.config.profiles.items():
+        privacy_filters = [
+            policies[e.policy]
+            for e in profile.policies
+            if loaded.config.policies[e.policy].type == "privacy"
+            and isinstance(policies.get(e.policy), Filter)
+        ]
+        allowed = [
+            v
+            for v in views
+            if not third_party_forbidden(Privacy.RESTRICTED, v)
+            and not any(f.filter(ctx, v) for f in privacy_filters)
+        ]
+        if not allowed:
+            trusts = ", ".join(f"{v.name} ({v.config.effective_trust})" for v in views)
+            reason = (
+                f"RESTRICTED requests can never be served under this profile: no backend is "
+                f"trusted for them (backends: {trusts})"
+            )
+            result.problems.append(Problem.of(loaded.error(("profiles", pname), reason)))

