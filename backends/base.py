@@ -24,6 +24,7 @@ class Finish:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # stop, length or cancelled
+    prefill_ms: float = 0.0  # from starting work on the request to its first token; 0: unknown
 
 
 StreamEvent = TextDelta | Finish

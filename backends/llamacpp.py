@@ -12,6 +12,7 @@ import asyncio
 import codecs
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -78,6 +79,7 @@ class _Instance:
     def run(self, request: Request, cancel: threading.Event, emit: Callable[[Any], None]) -> None:
         """Generates in the calling (worker) thread, emitting events until done or cancelled."""
         try:
+            begun, prefill_ms = time.perf_counter(), 0.0
             tokens = self.prompt_tokens(request.messages)
             if len(tokens) + request.max_tokens > self.n_ctx:
                 raise InvalidArgument(
@@ -97,6 +99,8 @@ class _Instance:
                     finish = "stop"
                     break
                 completion += 1
+                if completion == 1:
+                    prefill_ms = (time.perf_counter() - begun) * 1e3
                 text = decoder.decode(self.llm.detokenize([token], special=False))
                 if text:
                     emit(TextDelta(text))
@@ -105,7 +109,7 @@ class _Instance:
             tail = decoder.decode(b"", final=True)
             if tail:
                 emit(TextDelta(tail))
-            emit(Finish(len(tokens), completion, finish))
+            emit(Finish(len(tokens), completion, finish, prefill_ms))
         except BaseException as exc:  # handed to the event loop, raised there
             emit(exc)
         finally:

@@ -23,13 +23,14 @@ from router.errors import (
     ResourceExhausted,
     RouterError,
 )
+from router.framework import RequestContext
 from router.registry import Registry, default_registry
 from router.request_log import RequestLog
 from router.resilience import HealthTracker
 from router.runtime import Runtime
 from router.scheduler import Scheduler
 from router.state import BackendStats
-from router.types import Decision, Privacy, Request, Usage
+from router.types import Decision, Request, Usage
 
 log = structlog.get_logger("tokenrouter")
 
@@ -202,10 +203,9 @@ class Router:
         started = time.perf_counter()
         usage = Usage()
         rt = self.runtime
-        privacy = None
+        ctx = None
         try:
             ctx = await rt.context(request)
-            privacy = ctx.privacy
             last: RouterError = RouterError("no attempt")  # the latest backend failure
             for attempt in range(1, rt.config.fallback.max_attempts + 1):
                 try:
@@ -250,9 +250,9 @@ class Router:
                 raise RequestFailed(last.code, f"{last} (tried {', '.join(usage.backends_tried)})")
         except BaseException as exc:
             usage.total_ms = (time.perf_counter() - started) * 1e3
-            self._log("generate", request, started, usage=usage, error=exc, privacy=privacy)
+            self._log("generate", request, started, usage=usage, error=exc, ctx=ctx)
             raise
-        self._log("generate", request, started, usage=usage, privacy=privacy)
+        self._log("generate", request, started, usage=usage, ctx=ctx)
 
     @staticmethod
     def _backend_failed(rt: Runtime, backend: str, exc: RouterError, usage: Usage) -> RouterError:
@@ -293,6 +293,7 @@ class Router:
                     event.completion_tokens,
                     decode_s,
                     usage.total_ms,
+                    event.prefill_ms,
                 )
                 yield usage
 
@@ -305,7 +306,7 @@ class Router:
         usage: Usage | None = None,
         backend: str = "",
         error: BaseException | None = None,
-        privacy: Privacy | None = None,
+        ctx: RequestContext | None = None,
     ) -> None:
         fields: dict[str, object] = {
             "request_id": request.request_id,
@@ -334,8 +335,8 @@ class Router:
                     "ts": round(time.time() - (time.perf_counter() - started), 6),
                     "request_id": request.request_id,
                     "tenant": request.tenant,
-                    "privacy": (privacy or request.privacy).name,
-                    "prompt_tokens": usage.prompt_tokens,
+                    "privacy": (ctx.privacy if ctx else request.privacy).name,
+                    "prompt_tokens": usage.prompt_tokens or (ctx.prompt_tokens if ctx else 0),
                     "max_tokens": request.max_tokens,
                     "completion_tokens": usage.completion_tokens,
                     "latency_slo_ms": request.latency_slo_ms,

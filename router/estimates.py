@@ -31,13 +31,24 @@ def estimate_total_ms(ctx: RequestContext, backend: BackendView) -> float:
     return estimate_ttft_ms(ctx, backend) + ctx.output_tokens / backend.decode_tokens_per_s * 1e3
 
 
+# Before any request is observed, a request's service time is taken as one of this size.
+_TYPICAL_PROMPT, _TYPICAL_OUTPUT = 512, 256
+
+
 def queue_wait_ms(backend: BackendView) -> float:
     if backend.capacity <= 0:
         return 0.0
     ahead = backend.in_flight - backend.capacity + 1
     if ahead <= 0:
         return 0.0
-    request_ms = backend.observed_request_ms or 256 / backend.decode_tokens_per_s * 1e3
+    request_ms = (
+        backend.observed_request_ms
+        or (
+            _TYPICAL_PROMPT / backend.prefill_tokens_per_s
+            + _TYPICAL_OUTPUT / backend.decode_tokens_per_s
+        )
+        * 1e3
+    )
     return ahead / backend.capacity * request_ms
 
 

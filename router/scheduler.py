@@ -41,13 +41,20 @@ class Step:
         return bool(getattr(self.policy, "resource", False))
 
 
-@dataclass(frozen=True, slots=True)
 class Profile:
-    name: str
-    steps: tuple[Step, ...]
+    """A profile's policies in order; the steps of each contract are computed once, since
+    isinstance() against runtime-checkable Protocols costs microseconds a call."""
+
+    def __init__(self, name: str, steps: tuple[Step, ...]) -> None:
+        self.name = name
+        self.steps = steps
+        self._by_kind: dict[type, list[Step]] = {}
 
     def of(self, kind: type) -> list[Step]:
-        return [s for s in self.steps if isinstance(s.policy, kind)]
+        found = self._by_kind.get(kind)
+        if found is None:
+            found = self._by_kind[kind] = [s for s in self.steps if isinstance(s.policy, kind)]
+        return found
 
 
 class Scheduler:

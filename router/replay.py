@@ -1,0 +1,434 @@
+"""What-if replay: the real policy pipeline and solver over a recorded trace, in simulated time.
+
+`tokenrouter replay --trace FILE --config A.yaml [--compare B.yaml]` reports, per config, the total
+cost, cost per 1k served requests, TTFT p50/p95/p99, SLO attainment, the share of requests per
+backend, privacy violations and rejections by error code; with --compare also B - A.
+
+Simulation model (discrete events, never sleeps; the same inputs and seed give the same output):
+
+- Arrivals: the trace, rebased to t = 0 (--speedup compresses it). Arrivals within the batch
+  window of a batch's first one (the config's `batch_window_ms` or --batch-window-ms; 0: equal
+  timestamps), at most `max_batch`, are placed together at first + window, as the live
+  micro-batcher does: placement.plan -> solver.solve -> placement.decide, with the config's
+  policies from the registry, which hands factories the simulated clock as the `clock` service
+  and a budget store on it as `store` (budget windows start at t = 0).
+- Requests: prompt tokens from the trace; max_tokens as recorded (Azure: the generated tokens;
+  --max-tokens N: N, output capped at N); privacy and SLO as recorded or drawn by ratio with the
+  seeded RNG; no content. The live router's pre-placement checks (limits.max_tokens, known model,
+  largest context window) reject with INVALID_ARGUMENT.
+- Views: in_flight = admitted and not finished, queued = waiting for a slot, capacity = slots
+  running at once, limit = running + waiting accepted (llamacpp: replicas, replicas + max_queue;
+  scripted/openai/anthropic: max_concurrency for both, 0 = unlimited). Observed rates are 0, so
+  estimates use the configured ones, unless --ewma feeds completions to BackendStats.
+- Admission: a backend already holding `limit` requests refuses, as live backends do, and the
+  request is placed again without it (ctx.excluded), up to `fallback.max_attempts` backends, then
+  is rejected (RESOURCE_EXHAUSTED). Otherwise each Reserver of the profile reserves (a RouterError
+  releases what was held and rejects with its code). A request starts when a slot is free (FIFO).
+- Times: TTFT = queue wait (batch window included) + prompt / prefill rate + rtt; completion =
+  first token + output / decode rate (the backend's `performance`). TTFT is known at the start,
+  so the event heap holds completions; arrivals are a sorted stream merged with it (completions
+  at the same instant go first). A completion settles the reservations with
+  Usage(cost_usd=estimates.cost_usd(real output)), frees the slot and starts the next in queue.
+- Privacy violation: a RESTRICTED request on a third_party backend, or a placement a configured
+  privacy policy (the default one if none) would exclude, whether or not the profile uses it.
+- SLO attainment: over every request with an SLO; a rejected one misses it.
+
+CP-SAT is deterministic (one worker) unless its time limit (the config's, or
+--solver-time-limit-ms) cuts a solve short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import json
+import math
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from policies.privacy import PrivacyPolicy, third_party_forbidden
+from policies.privacy import create as default_privacy
+from router import estimates, placement, replay_trace, solver
+from router.budgets import MemoryBudgetStore
+from router.config import BackendCommon, LlamaCppConfig, LoadedConfig, load_config
+from router.errors import ConfigError, ResourceExhausted, RouterError
+from router.framework import BackendView, RequestContext, Reservation, Reserver
+from router.registry import default_registry
+from router.replay_trace import TraceError, TraceRequest, assign, to_request
+from router.scheduler import Scheduler
+from router.state import BackendStats
+from router.types import Decision, Privacy, Usage
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What one config did with the trace. Times in ms, money in USD, shares in [0, 1]."""
+
+    config: str
+    requests: int
+    served: int
+    total_cost_usd: float
+    cost_per_1k_requests_usd: float  # per 1000 served requests
+    ttft_p50_ms: float
+    ttft_p95_ms: float
+    ttft_p99_ms: float
+    slo_requests: int
+    slo_met: int
+    slo_attainment: float | None  # None: no request had an SLO
+    backend_requests: dict[str, int]
+    backend_share: dict[str, float]
+    privacy_violations: int
+    rejected: int
+    rejected_by_code: dict[str, int]
+    batches: int
+    solver_tiers: dict[str, int]
+    simulated_s: float
+    wall_s: float = field(default=0.0, compare=False)
+
+
+class _Backend:
+    """A simulated backend: slots, a FIFO queue and the configured speeds."""
+
+    def __init__(self, name: str, config: BackendCommon) -> None:
+        self.name, self.config = name, config
+        if isinstance(config, LlamaCppConfig):
+            self.slots, self.limit = config.replicas, config.replicas + config.max_queue
+        else:
+            self.slots = self.limit = int(getattr(config, "max_concurrency", 0))
+        perf = config.performance
+        self.prefill, self.decode = perf.prefill_tokens_per_s, perf.decode_tokens_per_s
+        self.rtt_s = perf.rtt_ms / 1e3
+        self.running = 0
+        self.queue: deque[_Job] = deque()
+        self.stats = BackendStats()
+
+
+@dataclass(slots=True)
+class _Job:
+    index: int
+    ctx: RequestContext
+    backend: _Backend
+    held: list[Reservation]
+    arrival: float
+    output: int
+    first_token: float = 0.0
+    ttft_ms: float = 0.0
+
+
+class _Simulation:
+    def __init__(self, loaded: LoadedConfig, *, ewma: bool, time_limit_s: float) -> None:
+        self.now = 0.0
+        self.config = loaded.config
+        clock = self._clock
+        services = {"clock": clock, "store": MemoryBudgetStore(clock)}  # budget, capacity
+        self.scheduler = Scheduler(loaded, default_registry(), services)
+        self.backends = [_Backend(n, c) for n, c in self.config.backends.items()]
+        self.by_name = {b.name: b for b in self.backends}
+        self.ewma, self.time_limit_s = ewma, time_limit_s
+        self.events: list[tuple[float, int, _Job]] = []  # completions
+        self.seq = itertools.count()
+        refs = [p for p in self.scheduler.policies.values() if isinstance(p, PrivacyPolicy)]
+        self.privacy_refs = refs or [default_privacy("privacy", {})]
+        self.ttft: dict[int, float] = {}
+        self.placed: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.tiers: Counter[str] = Counter()
+        self.cost = 0.0
+        self.violations = self.batches = 0
+
+    def _clock(self) -> float:
+        return self.now
+
+    def run(self, requests: Sequence[TraceRequest], window_s: float) -> None:
+        i, n, max_batch = 0, len(requests), self.config.scheduler.max_batch
+        while i < n:
+            at = requests[i].ts + window_s
+            j = i + 1
+            while j < n and j - i < max_batch and requests[j].ts <= at:
+                j += 1
+            self._advance(at)
+            self.now = at
+            self._place(requests, range(i, j))
+            i = j
+        self._advance(math.inf)
+
+    def _advance(self, until: float) -> None:
+        while self.events and self.events[0][0] <= until:
+            when, _, job = heapq.heappop(self.events)
+            self.now = when
+            self._complete(job)
+
+    def _context(self, k: int, r: TraceRequest) -> RequestContext:
+        request = to_request(k, r, self.config)
+        self.scheduler.profile_for(request.profile)
+        return self.scheduler.prepare(RequestContext(request, r.prompt_tokens, request.privacy))
+
+    def _views(self) -> list[BackendView]:
+        out = []
+        for b in self.backends:
+            s = b.stats if self.ewma else _NO_STATS
+            observed = (s.ttft_ms, s.tokens_per_s, s.prefill_tokens_per_s, s.request_ms)
+            held = b.running + len(b.queue)
+            out.append(
+                BackendView(b.name, b.config, held, len(b.queue), b.slots, b.limit, *observed)
+            )
+        return out
+
+    def _place(self, requests: Sequence[TraceRequest], indices: range) -> None:
+        batch: list[tuple[TraceRequest, RequestContext]] = []
+        for k in indices:
+            try:
+                batch.append((requests[k], self._context(k, requests[k])))
+            except RouterError as exc:
+                self.rejected[exc.code] += 1
+        self._solve(batch, 1)
+
+    def _solve(self, batch: Sequence[tuple[TraceRequest, RequestContext]], attempt: int) -> None:
+        if not batch:
+            return
+        views = self._views()
+        p = placement.plan(self.scheduler, [ctx for _, ctx in batch], views)
+        limit = 0.05 if p.trivial else self.time_limit_s  # as the live batcher does
+        solution = solver.solve(p.problem, time_limit_s=limit)
+        self.batches += 1
+        self.tiers[solution.tier] += 1
+        results = placement.decide(self.scheduler, p, solution, self.batches)
+        by_name = {v.name: v for v in views}
+        for (r, ctx), result in zip(batch, results, strict=True):
+            if isinstance(result, Decision):
+                self._admit(r, ctx, by_name[result.backend], attempt)
+            else:  # after a fallback the live router reports the backend's refusal
+                self.rejected[result.code if attempt == 1 else ResourceExhausted.code] += 1
+
+    def _admit(self, r: TraceRequest, ctx: RequestContext, view: BackendView, attempt: int) -> None:
+        b = self.by_name[view.name]
+        if b.limit and b.running + len(b.queue) >= b.limit:  # the backend refuses: fall back
+            if attempt < self.config.fallback.max_attempts:
+                excluded = {**ctx.excluded, b.name: f"{b.limit} requests already admitted"}
+                self._solve([(r, replace(ctx, excluded=excluded))], attempt + 1)
+            else:
+                self.rejected[ResourceExhausted.code] += 1
+            return
+        held: list[Reservation] = []
+        try:
+            for step in self.scheduler.profile_for(ctx.request.profile).of(Reserver):
+                if (reservation := step.policy.reserve(ctx, view)) is not None:
+                    held.append(reservation)
+        except RouterError as exc:
+            for reservation in held:
+                reservation.release()
+            self.rejected[exc.code] += 1
+            return
+        if third_party_forbidden(ctx.privacy, view) or any(
+            ref.filter(ctx, view) for ref in self.privacy_refs
+        ):
+            self.violations += 1
+        self.placed[b.name] += 1
+        output = min(r.completion_tokens, ctx.request.max_tokens)
+        job = _Job(int(ctx.request.request_id), ctx, b, held, r.ts, output)
+        if not b.slots or b.running < b.slots:
+            self._start(job)
+        else:
+            b.queue.append(job)
+
+    def _start(self, job: _Job) -> None:
+        b = job.backend
+        b.running += 1
+        job.first_token = self.now + job.ctx.prompt_tokens / b.prefill + b.rtt_s
+        job.ttft_ms = (job.first_token - job.arrival) * 1e3
+        done = job.first_token + job.output / b.decode
+        heapq.heappush(self.events, (done, next(self.seq), job))
+
+    def _complete(self, job: _Job) -> None:
+        b, ctx = job.backend, job.ctx
+        b.running -= 1
+        cost = estimates.cost_usd(b.config.price, ctx.prompt_tokens, job.output)
+        total_ms = (self.now - job.arrival) * 1e3
+        usage = Usage(ctx.prompt_tokens, job.output, cost, b.name, "stop", job.ttft_ms, total_ms)
+        for reservation in job.held:
+            reservation.settle(usage)
+        if self.ewma:
+            decode_s = self.now - job.first_token
+            b.stats.observe(ctx.prompt_tokens, job.ttft_ms, job.output, decode_s, total_ms)
+        self.cost += cost
+        self.ttft[job.index] = job.ttft_ms
+        if b.queue:
+            self._start(b.queue.popleft())
+
+
+_NO_STATS = BackendStats()
+
+
+def replay(
+    loaded: LoadedConfig,
+    requests: Sequence[TraceRequest],
+    seed: int = 0,
+    *,
+    privacy: Mapping[Privacy, float] | None = None,
+    slo: Sequence[tuple[int, float]] | None = None,
+    batch_window_ms: float | None = None,
+    solver_time_limit_ms: float | None = None,
+    ewma: bool = False,
+) -> Metrics:
+    """Replays shaped requests (see replay_trace.shape) against one config; see the docstring."""
+    started = time.perf_counter()
+    requests = assign(requests, seed=seed, privacy=dict(privacy or {}), slo=slo)
+    sched = loaded.config.scheduler
+    window_ms = sched.batch_window_ms if batch_window_ms is None else batch_window_ms
+    limit_ms = solver_time_limit_ms or sched.solver_time_limit_ms
+    sim = _Simulation(loaded, ewma=ewma, time_limit_s=limit_ms / 1e3)
+    sim.run(requests, window_ms / 1e3)
+    ttfts = sorted(sim.ttft.values())
+    served = len(ttfts)
+    slo_met = slo_requests = 0
+    for k, r in enumerate(requests):
+        if r.latency_slo_ms:
+            slo_requests += 1
+            slo_met += k in sim.ttft and sim.ttft[k] <= r.latency_slo_ms
+    names = [b.name for b in sim.backends]
+    return Metrics(
+        config=loaded.source,
+        requests=len(requests),
+        served=served,
+        total_cost_usd=sim.cost,
+        cost_per_1k_requests_usd=sim.cost / served * 1000 if served else 0.0,
+        ttft_p50_ms=_percentile(ttfts, 0.50),
+        ttft_p95_ms=_percentile(ttfts, 0.95),
+        ttft_p99_ms=_percentile(ttfts, 0.99),
+        slo_requests=slo_requests,
+        slo_met=slo_met,
+        slo_attainment=slo_met / slo_requests if slo_requests else None,
+        backend_requests={n: sim.placed[n] for n in names},
+        backend_share={n: sim.placed[n] / served if served else 0.0 for n in names},
+        privacy_violations=sim.violations,
+        rejected=sum(sim.rejected.values()),
+        rejected_by_code=dict(sorted(sim.rejected.items())),
+        batches=sim.batches,
+        solver_tiers=dict(sorted(sim.tiers.items())),
+        simulated_s=sim.now,
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def _percentile(ordered: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default); 0 for no values."""
+    if not ordered:
+        return 0.0
+    pos = (len(ordered) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def difference(a: Metrics, b: Metrics) -> dict[str, Any]:
+    """B - A for every numeric metric (per key for the per-backend and per-code ones)."""
+    out: dict[str, Any] = {}
+    for f in fields(Metrics):
+        va, vb = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(va, dict):
+            out[f.name] = {k: vb.get(k, 0) - va.get(k, 0) for k in sorted({*va, *vb})}
+        elif isinstance(va, int | float) and isinstance(vb, int | float):
+            out[f.name] = vb - va
+        elif f.name != "config":
+            out[f.name] = None
+    return out
+
+
+_ROWS: list[tuple[str, str, str]] = [  # label, metric, format
+    ("requests", "requests", "d"),
+    ("served", "served", "d"),
+    ("total cost (USD)", "total_cost_usd", ".6f"),
+    ("cost / 1k served (USD)", "cost_per_1k_requests_usd", ".6f"),
+    ("TTFT p50 (ms)", "ttft_p50_ms", ".1f"),
+    ("TTFT p95 (ms)", "ttft_p95_ms", ".1f"),
+    ("TTFT p99 (ms)", "ttft_p99_ms", ".1f"),
+    ("requests with an SLO", "slo_requests", "d"),
+    ("SLO attainment", "slo_attainment", ".1%"),
+    ("privacy violations", "privacy_violations", "d"),
+    ("rejected", "rejected", "d"),
+]
+
+
+def format_report(results: Sequence[Metrics]) -> str:
+    """An aligned text table: one column per config, plus B - A when there are two."""
+    dicts = [asdict(m) for m in results]
+    rows = [(label, [d[key] for d in dicts], fmt) for label, key, fmt in _ROWS]
+    for group, label, fmt in (
+        ("rejected_by_code", "  {}", "d"),
+        ("backend_share", "share {}", ".1%"),
+        ("solver_tiers", "batches by {}", "d"),
+    ):
+        for key in sorted({k for d in dicts for k in d[group]}):
+            rows.append((label.format(key), [d[group].get(key, 0) for d in dicts], fmt))
+    rows += [
+        ("simulated time (s)", [m.simulated_s for m in results], ".1f"),
+        ("wall time (s)", [m.wall_s for m in results], ".2f"),
+    ]
+    header = ["metric", *(f"{'AB'[i]}: {m.config}" for i, m in enumerate(results))]
+    table = [header + ["B - A"] * (len(results) == 2)]
+    for label, values, fmt in rows:
+        cells = [label, *("-" if v is None else format(v, fmt) for v in values)]
+        if len(values) == 2:
+            a, b = values
+            cells.append("-" if a is None or b is None else format(b - a, "+" + fmt))
+        table.append(cells)
+    widths = [max(len(row[c]) for row in table) for c in range(len(table[0]))]
+    table.insert(1, ["-" * w for w in widths])
+    return "\n".join(
+        "  ".join([row[0].ljust(widths[0]), *map(str.rjust, row[1:], widths[1:])]) for row in table
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tokenrouter replay", description="Replay a trace against configs in simulated time."
+    )
+    replay_trace.add_trace_arguments(p)
+    p.add_argument("--config", help="config A (default: the embedded config)")
+    p.add_argument("--compare", help="config B: also report B and B - A")
+    p.add_argument("--batch-window-ms", type=float, help="default: the config's")
+    p.add_argument("--solver-time-limit-ms", type=float, help="default: the config's")
+    p.add_argument("--ewma", action="store_true", help="feed simulated completions to estimates")
+    p.add_argument(
+        "--json", dest="json_path", metavar="FILE", help="also write the metrics as JSON to FILE"
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`tokenrouter replay`: prints the report; 0 on success, 2 on a bad trace, config or option."""
+    args = _parser().parse_args(argv)
+    try:
+        requests, privacy, slo = replay_trace.trace_from_arguments(args)
+        options = dict(
+            privacy=privacy,
+            slo=slo,
+            batch_window_ms=args.batch_window_ms,
+            solver_time_limit_ms=args.solver_time_limit_ms,
+            ewma=args.ewma,
+        )
+        configs = [load_config(args.config)]
+        if args.compare:
+            configs.append(load_config(args.compare))
+    except (ConfigError, TraceError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results = [replay(c, requests, args.seed, **options) for c in configs]  # type: ignore[arg-type]
+    print(f"trace: {', '.join(args.trace)}  requests: {len(requests)}  seed: {args.seed}")
+    print(format_report(results))
+    if args.json_path:
+        out: dict[str, Any] = {"A": asdict(results[0])}
+        if len(results) == 2:
+            out["B"], out["difference"] = asdict(results[1]), difference(*results)
+        with open(args.json_path, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
