@@ -161,15 +161,14 @@ def _policy(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _replay(args: argparse.Namespace) -> int:
-    from router import replay
-
-    return replay.main(args.args)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     import grpc
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["replay"]:  # replay has its own parser (tokenrouter replay --help)
+        from router import replay
+
+        return replay.main(argv[1:])
     args = _parser().parse_args(argv)
     command = {
         "serve": _serve,
@@ -177,7 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "route": _route,
         "backends": _backends,
         "policy": _policy,
-        "replay": _replay,
     }
     try:
         return command[args.command](args)

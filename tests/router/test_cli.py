@@ -107,3 +107,49 @@ async def test_route_explain_prints_a_readable_candidate_table(start_server):
     assert sum(line.startswith("*") for line in lines[5:]) == 1
     (api_row,) = [line for line in lines[5:] if line.split()[0] == "api"]
     assert "privacy: CONFIDENTIAL request (detected: phone) may not use a third_party" in api_row
+
+
+async def test_replay_subcommand_reports_both_configs():
+    """`tokenrouter replay` runs the simulator with its own options and prints A, B and B - A."""
+    data = "tests/router/data"
+    code, out, err = await run_cli(
+        "replay",
+        "--trace",
+        f"{data}/azure_tiny.csv",
+        "--config",
+        f"{data}/replay_a.yaml",
+        "--compare",
+        f"{data}/replay_b.yaml",
+    )
+    assert code == 0, err
+    assert "B - A" in out and "privacy violations" in out
+
+
+async def test_sighup_reloads_the_config_file(tmp_path):
+    """SIGHUP re-reads the config file; an admin GetConfig then shows the new version."""
+    from router.api import router_pb2 as pb
+    from router.api import router_pb2_grpc as pb_grpc
+
+    port = free_port()
+    path = tmp_path / "router.yaml"
+    base = "server: {watch_config: false}\nbackends:\n  b: {type: scripted, model: m}\n"
+    path.write_text(base)
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "serve", "--config", str(path), "--port", str(port), stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            admin = pb_grpc.RouterAdminStub(channel)
+            first = await admin.GetConfig(pb.GetConfigRequest(), wait_for_ready=True, timeout=60)
+            path.write_text(base + "  c: {type: scripted, model: n}\n")
+            proc.send_signal(signal.SIGHUP)
+            for _ in range(100):
+                info = await admin.GetConfig(pb.GetConfigRequest())
+                if info.version != first.version:
+                    break
+                await asyncio.sleep(0.05)
+            assert info.version != first.version and "c:" in info.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0
