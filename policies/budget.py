@@ -33,6 +33,14 @@ from router.types import Usage
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def duration_text(seconds: float) -> str:
+    """3600 -> "1h", 90 -> "90s": the largest unit that divides the duration."""
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{seconds / _UNITS[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
+
 class BudgetSpec(Params):
     tenant: str = Field(min_length=1)
     limit_usd: float = Field(ge=0)
@@ -57,7 +65,7 @@ class BudgetParams(Params):
 
 @dataclass(frozen=True, slots=True)
 class _Applicable:
-    label: str  # "budget acme/1d"
+    label: str  # e.g. "budget acme/1d"
     key: str
     spec: BudgetSpec
 
@@ -87,13 +95,13 @@ class Budget:
         self.store = store
 
     def _applicable(self, tenant: str) -> list[_Applicable]:
+        """The budgets binding `tenant`; each has its own account, even with equal windows."""
         out = []
-        for spec in self.params.budgets:
+        for i, spec in enumerate(self.params.budgets):
             if spec.tenant in (tenant, "*"):
-                window = f"{spec.window:g}s"
-                out.append(
-                    _Applicable(f"budget {tenant}/{window}", f"{self.name}:{tenant}:{window}", spec)
-                )
+                window = duration_text(spec.window)
+                key = f"{self.name}:{i}:{tenant}:{window}"
+                out.append(_Applicable(f"budget {tenant}/{window}", key, spec))
         return out
 
     def _left(self, a: _Applicable) -> float:

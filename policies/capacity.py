@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from policies.params import Params, parse
 from router.framework import BackendView, Capacity, Constraint, RequestContext, SideLimit
@@ -29,8 +29,8 @@ WINDOW_S = 60.0
 
 
 class CapacityParams(Params):
-    slots: dict[str, int] = Field(default_factory=dict)
-    tokens_per_minute: dict[str, int] = Field(default_factory=dict)
+    slots: dict[str, PositiveInt] = Field(default_factory=dict)
+    tokens_per_minute: dict[str, PositiveInt] = Field(default_factory=dict)
 
 
 class TokenWindow:

@@ -1,4 +1,4 @@
-"""The `tokenrouter` command: serve, generate, route and backends."""
+"""The `tokenrouter` command: serve, generate, route, backends, policy validate and replay."""
 
 from __future__ import annotations
 

@@ -108,9 +108,10 @@ class Router:
         return Runtime(loaded, scheduler, backends, stats, health)
 
     async def reload(self, loaded: LoadedConfig) -> Runtime:
-        """Validates fully, then swaps atomically; in-flight requests finish on their version.
+        """Builds the new version, then swaps atomically; in-flight requests finish on theirs.
 
-        Raises ConfigError (the running config stays in force) when the new one is invalid.
+        The caller validates first (RouterServer.reload does, fully). Building policies or
+        starting new backends may still raise ConfigError; the running config then stays.
         """
         async with self._reload_lock:
             old = self.runtime

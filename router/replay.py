@@ -415,10 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         configs = [load_config(args.config)]
         if args.compare:
             configs.append(load_config(args.compare))
+        results = [replay(c, requests, args.seed, **options) for c in configs]  # type: ignore[arg-type]
     except (ConfigError, TraceError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    results = [replay(c, requests, args.seed, **options) for c in configs]  # type: ignore[arg-type]
     print(f"trace: {', '.join(args.trace)}  requests: {len(requests)}  seed: {args.seed}")
     print(format_report(results))
     if args.json_path:

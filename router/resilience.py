@@ -52,7 +52,8 @@ class HealthTracker:
                 f"consecutive failures ({s.last_failure})"
             )
         if s.cooldown_until > now:
-            return f"cooling down {s.cooldown_until - now:.0f} s more (backend answered 429)"
+            left = s.cooldown_until - now
+            return f"cooling down {left:.0f} s more (the backend asked to retry later)"
         return ""
 
     def status(self, name: str) -> str:

@@ -104,10 +104,22 @@ class RouterServer:
         return result.loaded
 
     async def _watch(self, path: Path) -> None:
-        """Reloads when the config file changes; a bad edit is logged and ignored."""
+        """Reloads when the config file changes; a bad edit is logged and ignored.
+
+        The folder is watched, not the file, so editors and deploy tools that replace the file
+        (write a temporary file, rename it over) keep being noticed.
+        """
         import watchfiles
 
-        async for _ in watchfiles.awatch(path, stop_event=self._stop_watching, debounce=200):
+        path = path.resolve()
+        changes = watchfiles.awatch(
+            path.parent,
+            stop_event=self._stop_watching,
+            debounce=200,
+            recursive=False,
+            watch_filter=lambda _change, changed: Path(changed).name == path.name,
+        )
+        async for _ in changes:
             with contextlib.suppress(ConfigError):
                 await self.reload()
 

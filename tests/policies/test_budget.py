@@ -38,7 +38,7 @@ def test_reserve_settle_release_account_exactly():
     first.settle(Usage(cost_usd=0.25))
     second.release()
     assert store.held_count() == 0
-    assert store.available("budget:acme:3600s", 2.5, 3600) == pytest.approx(2.25)
+    assert store.available("budget:0:acme:1h", 2.5, 3600) == pytest.approx(2.25)
 
 
 def test_budget_resets_with_the_window():
@@ -56,7 +56,7 @@ def test_other_tenants_and_wildcard():
     policy, _ = make(limit=0.5)
     assert policy.filter(context(tenant="other"), API) is None
     wildcard, _ = make(limit=0.5, tenant="*")
-    assert "budget other/3600s" in wildcard.filter(context(tenant="other"), API)
+    assert "budget other/1h" in wildcard.filter(context(tenant="other"), API)
 
 
 def test_reserve_beyond_budget_raises_resource_exhausted():
@@ -82,3 +82,19 @@ def test_bad_windows_are_rejected(window):
     """Windows must be positive durations like 30m, 1h, 1d."""
     with pytest.raises(ValueError, match=r"budgets\.0\.window"):
         create("budget", {"budgets": [{"tenant": "a", "limit_usd": 1, "window": window}]})
+
+
+def test_two_budgets_with_the_same_window_keep_separate_accounts():
+    """A tenant-wide and a per-tenant budget of the same window each hold the request once."""
+    store = MemoryBudgetStore(Clock())
+    budgets = [
+        {"tenant": "*", "limit_usd": 5, "window": "1h"},
+        {"tenant": "acme", "limit_usd": 3, "window": "1h"},
+    ]
+    policy = create("budget", {"budgets": budgets}, store=store)
+    policy.reserve(context(tenant="acme"), API)
+    assert "budget acme/1h: $2.000000 left" in policy.filter(
+        context(tenant="acme", max_tokens=100), backend_view("x", price={"per_request": 2.5})
+    )
+    sides = policy.constraints([context(tenant="acme")], [API])
+    assert sorted(s.limit for s in sides) == [2.0, 4.0]

@@ -172,5 +172,18 @@ async def test_editing_the_config_file_reloads_it(start_server, tmp_path):
         path.write_text("backends: {broken\n")
         await asyncio.sleep(1.0)
         assert server.router.loaded.version == second
+        replacement = tmp_path / "router.yaml.tmp"  # how editors and deploy tools save
+        replacement.write_text(text(config("gpu2")))
+        replacement.replace(path)
+        for _ in range(100):
+            if "gpu2" in server.router.backends:
+                break
+            await asyncio.sleep(0.05)
+        path.write_text(text(config("gpu3")))  # and a plain write after the rename
+        for _ in range(100):
+            if "gpu3" in server.router.backends:
+                break
+            await asyncio.sleep(0.05)
+        assert "gpu3" in server.router.backends
     finally:
         await server.stop(grace=0)

@@ -133,7 +133,7 @@ async def test_budget_is_reserved_settled_and_then_exhausted(start_server):
             usage = await drain(srv.stub.Generate(CAPPED))
         except grpc.aio.AioRpcError as err:
             assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert "gpu excluded by budget: budget capped/3600s" in err.details()
+            assert "gpu excluded by budget: budget capped/1h" in err.details()
             break
         assert usage.cost_usd == pytest.approx(5.2e-6)
         served += 1
@@ -152,7 +152,7 @@ async def test_concurrent_generates_share_the_budget_jointly(start_server):
     )
     errors = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert len(errors) == 1 and errors[0].code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "budget capped/3600s" in errors[0].details()
+    assert "budget capped/1h" in errors[0].details()
     assert srv.server.router.scheduler.policies["budget"].store.held_count() == 0
     assert [b.admitted for b in srv.server.router.backends.values()] == [0, 0]
 
