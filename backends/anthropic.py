@@ -1,0 +1,194 @@
+"""Remote-API backend: Anthropic's Messages API, natively (`POST {base_url}/v1/messages`).
+
+Messages: system messages are joined into the top-level `system` field; the rest become user and
+assistant turns, `tool` messages as user text, consecutive turns of one role merged (the API wants
+alternating roles). Temperature is clamped to Anthropic's range [0, 1].
+
+Stream events: `message_start` (usage.input_tokens, plus cache creation/read tokens: all of them
+are prompt tokens), `content_block_delta` with a `text_delta` (text), `message_delta` (cumulative
+usage.output_tokens; stop_reason end_turn / stop_sequence / tool_use -> "stop", max_tokens ->
+"length", others passed on), `message_stop` (the end), `ping` (ignored) and `error`
+(-> BackendUnavailable "error event: <type>: <message>"; every error type, `overloaded_error`
+included, is BackendUnavailable, so the router may retry elsewhere).
+
+`probe()` GETs `{base_url}/v1/models` (with the key when `api_key_env` is set; a missing variable
+fails the probe, since no request could succeed either). Any answer below 500 other than 401, 403
+and 429 counts as healthy, so gateways without a models endpoint (404) still pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+
+from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
+from backends.http_common import (
+    ConcurrencyLimit,
+    EventStream,
+    TokenClock,
+    api_key,
+    field,
+    make_client,
+    open_stream,
+    parse_json,
+    redact,
+    status_error,
+    transport_error,
+)
+from router.config import AnthropicConfig
+from router.errors import BackendUnavailable
+from router.estimates import prompt_tokens_estimate
+from router.types import ChatMessage, Request
+
+_STOP = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop", "max_tokens": "length"}
+
+
+def map_stop_reason(reason: str) -> str:
+    """An Anthropic stop_reason in the router's terms (see the module docstring)."""
+    return _STOP.get(reason, reason)
+
+
+def to_anthropic(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
+    """(system, messages) for the Messages API; see the module docstring for the mapping."""
+    system = [m.content for m in messages if m.role == "system"]
+    turns: list[dict[str, str]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        role = "assistant" if m.role == "assistant" else "user"
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] += "\n\n" + m.content
+        else:
+            turns.append({"role": role, "content": m.content})
+    return "\n\n".join(system), turns
+
+
+class AnthropicBackend(Backend):
+    """Streams from Anthropic's Messages API; see the module docstring."""
+
+    config: AnthropicConfig
+
+    def __init__(self, name: str, config: AnthropicConfig) -> None:
+        super().__init__(name, config)
+        self.base_url = config.base_url.rstrip("/")
+        self._limit = ConcurrencyLimit(name, config.max_concurrency)
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._http()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_client(self.config)
+        return self._client
+
+    def load(self) -> Load:
+        limit = self.config.max_concurrency
+        return Load(in_flight=self._limit.running, capacity=limit, limit=limit)
+
+    def _headers(self, key: str | None) -> dict[str, str]:
+        headers = {"anthropic-version": self.config.anthropic_version}
+        if key:
+            headers["x-api-key"] = key
+        return headers
+
+    async def generate(self, request: Request) -> AsyncIterator[StreamEvent]:
+        with self._limit.slot():
+            key = api_key(self.name, self.config.api_key_env)
+            system, turns = to_anthropic(request.messages)
+            body: dict[str, Any] = {
+                "model": self.config.upstream_model or self.config.model,
+                "messages": turns,
+                "max_tokens": request.max_tokens,
+                "temperature": min(max(request.temperature, 0.0), 1.0),
+                "stream": True,
+            }
+            if system:
+                body["system"] = system
+            http = self._http()
+            post = http.build_request(
+                "POST", f"{self.base_url}/v1/messages", json=body, headers=self._headers(key)
+            )
+            clock = TokenClock(self.name, self.config.timeouts)
+            deltas, prompt, completion, finish, stopped = 0, None, None, "", False
+            async with (
+                open_stream(http, post, clock, key) as response,
+                contextlib.aclosing(EventStream(response, clock, key)) as events,
+            ):
+                async for event, data in events:
+                    if data == "[DONE]":
+                        break
+                    doc = parse_json(self.name, data, key)
+                    kind = doc.get("type") or event
+                    if kind == "message_start":
+                        prompt = _prompt_tokens(field(doc, "message")) or prompt
+                    elif kind == "content_block_delta":
+                        delta = field(doc, "delta")
+                        text = delta.get("text") if delta.get("type") == "text_delta" else None
+                        if isinstance(text, str) and text:
+                            deltas += 1
+                            yield TextDelta(text)
+                            clock.tick()
+                    elif kind == "message_delta":
+                        reason = field(doc, "delta").get("stop_reason")
+                        finish = map_stop_reason(str(reason)) if reason else finish
+                        output = field(doc, "usage").get("output_tokens")
+                        completion = output if isinstance(output, int) else completion
+                    elif kind == "message_stop":
+                        stopped = True
+                        await events.drain()
+                        break
+                    elif kind == "error":
+                        raise BackendUnavailable(self.name, _error_reason(doc, key))
+            if not stopped:
+                raise BackendUnavailable(
+                    self.name, f"stream closed before completion (after {deltas} deltas)"
+                )
+            yield Finish(
+                prompt if prompt is not None else prompt_tokens_estimate(request.messages),
+                completion if completion is not None else deltas,
+                finish or "stop",
+            )
+
+    async def probe(self) -> Load:
+        key = api_key(self.name, self.config.api_key_env)
+        timeout = self.config.timeouts.connect_s
+        try:
+            async with asyncio.timeout(timeout * 2):
+                response = await self._http().get(
+                    f"{self.base_url}/v1/models",
+                    headers=self._headers(key),
+                    timeout=httpx.Timeout(timeout),
+                )
+        except TimeoutError:
+            raise BackendUnavailable(self.name, "probe timed out") from None
+        except httpx.HTTPError as exc:
+            raise transport_error(self.name, exc, key) from None
+        if response.status_code >= 500 or response.status_code in (401, 403, 429):
+            raise status_error(self.name, response, response.content, key)
+        return self.load()
+
+
+def _prompt_tokens(message: dict[str, Any]) -> int | None:
+    usage = field(message, "usage")
+    fields = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    counts = [usage[f] for f in fields if isinstance(usage.get(f), int)]
+    return sum(counts) if counts else None
+
+
+def _error_reason(doc: dict[str, Any], key: str | None) -> str:
+    err = doc.get("error") or {}
+    if isinstance(err, dict):
+        text = ": ".join(str(err[k]) for k in ("type", "message") if err.get(k))
+    else:
+        text = str(err)
+    return redact(f"error event: {text or 'unknown error'}"[:300], key)

@@ -1,0 +1,337 @@
+"""What the HTTP backends share: client, SSE parsing, API keys, token timeouts, limits, errors.
+
+Error mapping (every failure names the backend; API keys never appear in a message):
+
+* connection refused / reset / closed, HTTP 5xx, 401, 403, 404, 408, 409, 429, stalls, timeouts,
+  malformed SSE or JSON, and streams that end before completion -> `BackendUnavailable`, which the
+  router may retry elsewhere. 429 and 503 carry `retry_after_s` from `Retry-After` (seconds or an
+  HTTP-date) when the upstream sent one.
+* 400, 413 and 422 mean the request itself is bad (too long, invalid field): another backend would
+  most likely refuse it too, so they become `InvalidArgument("messages", ...)` for the client.
+* more requests at once than `max_concurrency` -> `ResourceExhausted`, at once, without I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import email.utils
+import errno
+import json
+import os
+import re
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+
+from router.config import HttpBackendCommon, TimeoutsConfig
+from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted, RouterError
+
+SNIPPET_CHARS = 200
+_ERROR_BODY_BYTES = 16_384
+_EOL = re.compile(r"\r\n|\r|\n")  # SSE line ends; not str.splitlines, which also splits on U+2028
+_BAD_REQUEST = frozenset({400, 413, 422})
+
+
+def make_client(config: HttpBackendCommon) -> httpx.AsyncClient:
+    """A keep-alive client: `max_connections` pooled connections, connect timeout from config.
+
+    There is no read timeout at the httpx level: `TokenClock` bounds every wait instead.
+    """
+    # Idle connections expire before the common 5 s server keep-alive (uvicorn, so vLLM and
+    # llama-cpp-python) closes them, so a request rarely lands on a connection being closed.
+    n = config.max_connections
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=4.0)
+    timeout = httpx.Timeout(None, connect=config.timeouts.connect_s)
+    return httpx.AsyncClient(limits=limits, timeout=timeout, headers=dict(config.headers))
+
+
+def api_key(backend: str, env: str | None) -> str | None:
+    """The API key from the environment variable `env`, read at request time; None if no `env`."""
+    if not env:
+        return None
+    value = os.environ.get(env, "").strip()
+    if not value:
+        raise BackendUnavailable(backend, f"API key environment variable {env} is not set")
+    return value
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of `secret` replaced, so keys never reach a message."""
+    return text.replace(secret, "<redacted>") if secret else text
+
+
+class ConcurrencyLimit:
+    """At most `limit` requests at once (0: unlimited); one more is refused at once."""
+
+    def __init__(self, backend: str, limit: int) -> None:
+        self.backend = backend
+        self.limit = limit
+        self.running = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.limit and self.running >= self.limit:
+            raise ResourceExhausted(
+                f"backend {self.backend}: {self.running} requests already running "
+                f"(max_concurrency {self.limit})"
+            )
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+
+
+class TokenClock:
+    """Deadlines of one streaming request: first token, gaps between tokens, and the total.
+
+    Time the consumer spends between `tick()`s is not counted as a stall: call `tick()` when the
+    consumer asks for the next token, i.e. after yielding one.
+    """
+
+    def __init__(self, backend: str, timeouts: TimeoutsConfig) -> None:
+        self.backend = backend
+        self.timeouts = timeouts
+        self.start = self._mark = time.monotonic()
+        self.tokens = 0
+        self._kind = "first"
+
+    def tick(self) -> None:
+        """Records a token; the next one is due within `between_tokens_s`."""
+        self.tokens += 1
+        self._mark = time.monotonic()
+
+    def remaining(self) -> float:
+        """Seconds until the nearest deadline (0 when already past)."""
+        t = self.timeouts
+        gap = t.first_token_s if self.tokens == 0 else t.between_tokens_s
+        self._kind = "first" if self.tokens == 0 else "stall"
+        deadline = self._mark + gap
+        if self.start + t.total_s <= deadline:
+            deadline, self._kind = self.start + t.total_s, "total"
+        return max(0.0, deadline - time.monotonic())
+
+    def expired(self) -> BackendUnavailable:
+        """The error for the deadline that `remaining()` last reported."""
+        t = self.timeouts
+        if self._kind == "total":
+            reason = f"request exceeded the total timeout of {t.total_s:g} s"
+        elif self._kind == "first":
+            reason = f"first-token timeout: no token within {t.first_token_s:g} s"
+        else:
+            gap, n = t.between_tokens_s, self.tokens
+            reason = f"stream stalled: no token for {gap:g} s after {n} tokens"
+        return BackendUnavailable(self.backend, reason)
+
+
+def transport_error(
+    backend: str, exc: BaseException, secret: str | None = None, *, streaming: bool = False
+) -> RouterError:
+    """A readable BackendUnavailable for an httpx transport failure (`streaming`: mid-body)."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        reason = "connect timeout"
+    elif isinstance(exc, httpx.ConnectError):
+        refused = _has_errno(exc, errno.ECONNREFUSED) or "refused" in str(exc).lower()
+        reason = "connection refused" if refused else f"cannot connect ({text})"
+    elif isinstance(exc, httpx.RemoteProtocolError) and streaming:
+        reason = f"stream closed before completion ({text})"
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        reason = f"connection closed before a response ({text})"
+    elif isinstance(exc, httpx.ReadError | httpx.WriteError):
+        reason = f"connection reset ({text})"
+    else:
+        reason = f"{type(exc).__name__}: {text}"
+    return BackendUnavailable(backend, redact(reason, secret))
+
+
+def _has_errno(exc: BaseException | None, code: int) -> bool:
+    for _ in range(10):  # along the chain of causes
+        if exc is None or (isinstance(exc, OSError) and exc.errno == code):
+            return exc is not None
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP-date; None if absent or bad."""
+    if not value:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def body_snippet(body: bytes, secret: str | None = None) -> str:
+    """A short readable excerpt of an error body: the JSON error message if any, else the text."""
+    text = body.decode("utf-8", errors="replace")
+    with contextlib.suppress(ValueError):
+        doc = json.loads(text)
+        err = doc.get("error", doc) if isinstance(doc, dict) else doc
+        if isinstance(err, dict):
+            parts = [err.get("type"), err.get("message") or err.get("detail")]
+            found = ": ".join(str(p) for p in parts if p)
+            text = found or text
+        elif isinstance(err, str):
+            text = err
+    text = " ".join(redact(text, secret).split())
+    return text[:SNIPPET_CHARS] + ("..." if len(text) > SNIPPET_CHARS else "")
+
+
+def status_error(
+    backend: str, response: httpx.Response, body: bytes, secret: str | None = None
+) -> RouterError:
+    """The error for a non-2xx answer; see the module docstring for which status means what."""
+    status = response.status_code
+    snippet = body_snippet(body, secret)
+    reason = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+    if status in _BAD_REQUEST:
+        return InvalidArgument("messages", f"backend {backend} rejected the request ({reason})")
+    retry = None
+    if status in (429, 503):
+        retry = parse_retry_after(response.headers.get("retry-after"))
+    if status in (401, 403):
+        reason += " (check the API key)"
+    return BackendUnavailable(backend, reason, retry_after_s=retry)
+
+
+def field(doc: Any, name: str) -> dict[str, Any]:
+    """`doc[name]` when both are JSON objects, else an empty dict (for tolerant parsing)."""
+    value = doc.get(name) if isinstance(doc, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def parse_json(backend: str, data: str, secret: str | None = None) -> dict[str, Any]:
+    """One SSE event's JSON object, or BackendUnavailable naming the malformed data."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        snippet = redact(data, secret)[:80]
+        reason = f"malformed stream: event data is not a JSON object: {snippet!r}"
+        raise BackendUnavailable(backend, reason)
+    return doc
+
+
+async def sse_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    """Lines of a UTF-8 byte stream split on CRLF, CR or LF only, as the SSE format requires."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    buf = ""
+    async for chunk in chunks:
+        text = buf + decoder.decode(chunk)
+        cut = len(text) - 1 if text.endswith("\r") else len(text)  # CR may start a CRLF
+        *lines, rest = _EOL.split(text[:cut])
+        buf = rest + text[cut:]
+        for line in lines:
+            yield line
+    text = buf + decoder.decode(b"", final=True)
+    for line in _EOL.split(text) if text else ():
+        yield line
+
+
+async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str, str]]:
+    """(event, data) pairs from SSE lines; comments and unknown fields are skipped.
+
+    The event name defaults to "message". Iteration ends after a `data: [DONE]` event (yielded as
+    ("message", "[DONE]")); an event cut off by the end of the stream is dropped, per the spec.
+    """
+    event, data = "", []
+    async for line in lines:
+        if not line:
+            if data:
+                payload = "\n".join(data)
+                yield event or "message", payload
+                if payload == "[DONE]":
+                    return
+            event, data = "", []
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+
+
+@contextlib.asynccontextmanager
+async def open_stream(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    clock: TokenClock,
+    secret: str | None = None,
+) -> AsyncIterator[httpx.Response]:
+    """Sends `request` and yields the streaming 2xx response; closes it however the body exits.
+
+    Connecting and waiting for the headers count against the first-token deadline.
+    """
+    backend = clock.backend
+    try:
+        async with asyncio.timeout(clock.remaining()):
+            response = await client.send(request, stream=True)
+    except TimeoutError:
+        raise clock.expired() from None
+    except httpx.HTTPError as exc:
+        raise transport_error(backend, exc, secret) from None
+    try:
+        if not 200 <= response.status_code < 300:
+            body = b""
+            with contextlib.suppress(httpx.HTTPError, TimeoutError):
+                async with asyncio.timeout(min(clock.remaining(), 5.0)):
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) >= _ERROR_BODY_BYTES:
+                            break
+            raise status_error(backend, response, body, secret)
+        yield response
+    finally:
+        await response.aclose()
+
+
+class EventStream:
+    """SSE events of a streaming response, each read within the clock's deadline; errors mapped.
+
+    Iterate it for (event, data) pairs; after the last expected event call `drain()`, so that the
+    rest of the body is read and the connection goes back to the keep-alive pool (a response
+    closed unread closes its connection). `aclose()` (e.g. through contextlib.aclosing) releases
+    the iterators.
+    """
+
+    def __init__(self, response: httpx.Response, clock: TokenClock, secret: str | None = None):
+        self.clock = clock
+        self.secret = secret
+        self._chunks = response.aiter_bytes()
+        self._lines = sse_lines(self._chunks)
+        self._events = sse_events(self._lines)
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> tuple[str, str]:
+        try:
+            async with asyncio.timeout(self.clock.remaining()):
+                return await anext(self._events)
+        except TimeoutError:
+            raise self.clock.expired() from None
+        except httpx.HTTPError as exc:
+            backend = self.clock.backend
+            raise transport_error(backend, exc, self.secret, streaming=True) from None
+
+    async def drain(self, limit_s: float = 1.0) -> None:
+        """Reads the rest of a completed stream (at most `limit_s` seconds), ignoring it."""
+        with contextlib.suppress(httpx.HTTPError, TimeoutError):
+            async with asyncio.timeout(min(limit_s, self.clock.remaining())):
+                async for _ in self._lines:
+                    pass
+
+    async def aclose(self) -> None:
+        for it in (self._events, self._lines, self._chunks):
+            await it.aclose()  # type: ignore[attr-defined]

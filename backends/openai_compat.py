@@ -1,0 +1,251 @@
+"""Cloud-GPU / remote backend: any OpenAI-compatible chat-completions server (vLLM, TGI, SGLang,
+llama.cpp's llama-server, llama-cpp-python's server, OpenAI itself).
+
+Streams `POST {base_url}/chat/completions` with `stream_options.include_usage`; usage comes from
+the final usage chunk when the server sends one, else completion tokens are the content chunks and
+prompt tokens are estimated (llama-cpp-python's server, for one, ignores `stream_options`).
+
+Finish reasons: "stop", "eos", "tool_calls", "function_call" -> "stop"; "length" -> "length";
+anything else (e.g. "content_filter") is passed on as the server sent it. A stream must carry a
+finish_reason: one that ends without one (even with `data: [DONE]`, which is how
+llama-cpp-python's server ends a stream it interrupted for a newer request) is an error.
+
+`probe()` reads load signals according to `metrics`:
+
+* "vllm": `{root}/metrics` (Prometheus text), summing `vllm:num_requests_waiting`,
+  `vllm:num_requests_running` and `vllm:gpu_cache_usage_perc` (or `vllm:kv_cache_usage_perc`)
+  over all label sets;
+* "llamacpp": `{root}/health` (llama-server: 200 = ready, 503 = loading); a 404 there (as from
+  llama-cpp-python's server, which has no /health) falls back to `{base_url}/models`; then
+  `{root}/slots` when offered (404/501 are tolerated) for running requests and slot count;
+* "auto": vLLM metrics, falling back to `{base_url}/models` when /metrics is not offered;
+* "none": `{base_url}/models`.
+
+`root` is `base_url` without a trailing `/v1`. The last readings stay in `self.metrics`
+(keys: waiting, running, kv_cache_usage, slots) with the time of reading in `self.metrics_at`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Container
+from typing import Any
+
+import httpx
+
+from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
+from backends.http_common import (
+    ConcurrencyLimit,
+    EventStream,
+    TokenClock,
+    api_key,
+    field,
+    make_client,
+    open_stream,
+    parse_json,
+    redact,
+    status_error,
+    transport_error,
+)
+from router.config import OpenAIConfig
+from router.errors import BackendUnavailable
+from router.estimates import prompt_tokens_estimate
+from router.types import Request
+
+_FINISH = {"stop": "stop", "eos": "stop", "tool_calls": "stop", "function_call": "stop"}
+_VLLM = {
+    "vllm:num_requests_waiting": "waiting",
+    "vllm:num_requests_running": "running",
+    "vllm:gpu_cache_usage_perc": "kv_cache_usage",
+    "vllm:kv_cache_usage_perc": "kv_cache_usage",
+}
+
+
+def map_finish_reason(reason: str) -> str:
+    """An OpenAI finish_reason in the router's terms (see the module docstring)."""
+    return "length" if reason == "length" else _FINISH.get(reason, reason)
+
+
+def parse_vllm_metrics(text: str) -> dict[str, float]:
+    """vLLM load gauges from Prometheus text, summed over label sets; absent ones are left out."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        key = _VLLM.get(name)
+        if key is None:
+            continue
+        rest = line.rsplit("}", 1)[1] if "{" in line else line.split(None, 1)[-1]
+        try:
+            value = float(rest.split()[0])  # a timestamp may follow the value
+        except (IndexError, ValueError):
+            continue
+        found[key] = found.get(key, 0.0) + value
+    return found
+
+
+class OpenAICompatBackend(Backend):
+    """Streams chat completions from an OpenAI-compatible server; see the module docstring."""
+
+    config: OpenAIConfig
+
+    def __init__(self, name: str, config: OpenAIConfig) -> None:
+        super().__init__(name, config)
+        self.base_url = config.base_url.rstrip("/")
+        self.server_root = self.base_url.removesuffix("/v1")
+        self.metrics: dict[str, float] = {}
+        self.metrics_at = 0.0
+        self._limit = ConcurrencyLimit(name, config.max_concurrency)
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._http()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_client(self.config)
+        return self._client
+
+    def load(self) -> Load:
+        limit = self.config.max_concurrency
+        waiting = int(self.metrics.get("waiting", 0))
+        return Load(in_flight=self._limit.running, queued=waiting, capacity=limit, limit=limit)
+
+    def _headers(self, key: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def generate(self, request: Request) -> AsyncIterator[StreamEvent]:
+        with self._limit.slot():
+            key = api_key(self.name, self.config.api_key_env)
+            body = {
+                "model": self.config.upstream_model or self.config.model,
+                "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+                "max_tokens": request.max_tokens,
+                "temperature": request.temperature,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+            http = self._http()
+            post = http.build_request(
+                "POST", f"{self.base_url}/chat/completions", json=body, headers=self._headers(key)
+            )
+            clock = TokenClock(self.name, self.config.timeouts)
+            chunks, finish, usage, done = 0, "", None, False
+            async with (
+                open_stream(http, post, clock, key) as response,
+                contextlib.aclosing(EventStream(response, clock, key)) as events,
+            ):
+                async for _, data in events:
+                    if data == "[DONE]":
+                        done = True
+                        await events.drain()
+                        break
+                    chunk = parse_json(self.name, data, key)
+                    if isinstance(chunk.get("error"), dict | str):
+                        raise BackendUnavailable(self.name, self._stream_error(chunk, key))
+                    usage = field(chunk, "usage") or usage
+                    choices = chunk.get("choices")
+                    choice = choices[0] if isinstance(choices, list) and choices else {}
+                    text = field(choice, "delta").get("content")
+                    if isinstance(text, str) and text:
+                        chunks += 1
+                        yield TextDelta(text)
+                        clock.tick()
+                    if isinstance(choice, dict) and choice.get("finish_reason"):
+                        finish = map_finish_reason(str(choice["finish_reason"]))
+            if not finish:  # [DONE] alone: llama-cpp-python ends interrupted streams so
+                what = "[DONE] without a finish_reason" if done else "stream closed"
+                reason = f"{what} before completion (after {chunks} chunks)"
+                raise BackendUnavailable(self.name, reason)
+            prompt = _count(usage, "prompt_tokens")
+            completion = _count(usage, "completion_tokens")
+            yield Finish(
+                prompt if prompt is not None else prompt_tokens_estimate(request.messages),
+                completion if completion is not None else chunks,
+                finish or "stop",
+            )
+
+    @staticmethod
+    def _stream_error(chunk: dict[str, Any], key: str | None) -> str:
+        err = chunk["error"]
+        if isinstance(err, dict):
+            err = ": ".join(str(err[k]) for k in ("type", "message") if err.get(k))
+        return redact(f"error in stream: {err}"[:300], key)
+
+    async def probe(self) -> Load:
+        key = api_key(self.name, self.config.api_key_env)
+        mode = self.config.metrics
+        if mode in ("vllm", "auto"):
+            # auto: any status means "no metrics here"; only an unreachable server fails now.
+            ok = (404,) if mode == "vllm" else range(300, 600)
+            response = await self._get(f"{self.server_root}/metrics", key, ok=ok)
+            found = parse_vllm_metrics(response.text) if response.status_code == 200 else {}
+            if found or mode == "vllm":
+                if response.status_code != 200:
+                    reason = f"no vLLM metrics at {response.url} (HTTP {response.status_code})"
+                    raise BackendUnavailable(self.name, reason)
+                self._remember(found)
+                return self.load()
+        elif mode == "llamacpp":
+            health = await self._get(f"{self.server_root}/health", key, ok=(404,))
+            found = {}
+            with contextlib.suppress(ValueError):
+                doc = health.json()
+                if isinstance(doc, dict) and "slots_processing" in doc:  # older llama-server
+                    found["running"] = float(doc["slots_processing"])
+            slots = await self._get(f"{self.server_root}/slots", key, ok=(404, 501))
+            with contextlib.suppress(ValueError):
+                found.update(_slot_metrics(slots.json()) if slots.status_code == 200 else {})
+            if health.status_code == 200:
+                self._remember(found)
+                return self.load()
+        await self._get(f"{self.base_url}/models", key)
+        self._remember({})
+        return self.load()
+
+    def _remember(self, found: dict[str, float]) -> None:
+        self.metrics = found
+        self.metrics_at = time.time()
+
+    async def _get(self, url: str, key: str | None, ok: Container[int] = ()) -> httpx.Response:
+        """GETs `url`; a transport failure or a non-2xx status not in `ok` raises
+        BackendUnavailable."""
+        timeout = self.config.timeouts.connect_s
+        try:
+            async with asyncio.timeout(timeout * 2):
+                response = await self._http().get(
+                    url, headers=self._headers(key), timeout=httpx.Timeout(timeout)
+                )
+        except TimeoutError:
+            raise BackendUnavailable(self.name, f"probe of {url} timed out") from None
+        except httpx.HTTPError as exc:
+            raise transport_error(self.name, exc, key) from None
+        if not 200 <= response.status_code < 300 and response.status_code not in ok:
+            err = status_error(self.name, response, response.content, key)
+            reason = getattr(err, "reason", str(err))
+            raise BackendUnavailable(self.name, f"probe of {url}: {reason}")
+        return response
+
+
+def _count(usage: dict[str, Any] | None, name: str) -> int | None:
+    value = (usage or {}).get(name)
+    return int(value) if isinstance(value, int | float) and value >= 0 else None
+
+
+def _slot_metrics(doc: Any) -> dict[str, float]:
+    """Running requests and slot count from llama-server's /slots (old `state` or new field)."""
+    if not isinstance(doc, list):
+        return {}
+    busy = 0
+    for slot in doc:
+        if isinstance(slot, dict):
+            busy += bool(slot.get("is_processing", slot.get("state", 0)))
+    return {"running": float(busy), "slots": float(len(doc))}
