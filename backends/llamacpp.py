@@ -13,6 +13,7 @@ import codecs
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -24,12 +25,17 @@ from router.errors import InvalidArgument, ResourceExhausted
 from router.types import ChatMessage, Request
 
 _END = object()
+_PROMPT_CACHE_SIZE = 64  # prompts; enough for every request in flight or queued
+_PROMPT_CACHE_MAX_TOKENS = 16384  # longer prompts are not kept
 
 
 class _Instance:
     """One llama.cpp model context and its chat formatter; used by one thread at a time."""
 
-    def __init__(self, config: LlamaCppConfig, path: str) -> None:
+    def __init__(
+        self, config: LlamaCppConfig, path: str, cache: OrderedDict[Any, list[int]]
+    ) -> None:
+        self.cache = cache  # shared by the backend's instances (same model, same tokens)
         import llama_cpp  # heavy import, done off the event loop
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -59,6 +65,18 @@ class _Instance:
         return self.llm._model.token_get_text(token) if token >= 0 else ""
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The prompt's tokens, from the cache when the router already counted them."""
+        key = tuple(messages)
+        tokens = self.cache.get(key)
+        if tokens is None:
+            tokens = self._tokenize(messages)
+            if len(tokens) <= _PROMPT_CACHE_MAX_TOKENS:
+                self.cache[key] = tokens
+            while len(self.cache) > _PROMPT_CACHE_SIZE:
+                self.cache.popitem(last=False)
+        return tokens
+
+    def _tokenize(self, messages: Sequence[ChatMessage]) -> list[int]:
         """Applies the GGUF's chat template (or a plain fallback) and tokenizes the prompt."""
         if self.formatter is not None:
             result = self.formatter(
@@ -126,13 +144,18 @@ class LlamaCppBackend(Backend):
         self._instances: list[_Instance] = []
         self._free: asyncio.Queue[_Instance] = asyncio.Queue()
         self._waiting = 0
+        # Rendering the chat template costs ~0.5 ms: the router counts prompt tokens when it
+        # places a request, and the worker reuses them. Plain dict operations, safe under the GIL.
+        self._prompt_cache: OrderedDict[Any, list[int]] = OrderedDict()
         self._executor = ThreadPoolExecutor(config.replicas, thread_name_prefix=f"llamacpp-{name}")
 
     async def start(self) -> None:
         path = str(resolve_gguf(self.config.gguf))
         loop = asyncio.get_running_loop()
         for _ in range(self.config.replicas):
-            instance = await loop.run_in_executor(self._executor, _Instance, self.config, path)
+            instance = await loop.run_in_executor(
+                self._executor, _Instance, self.config, path, self._prompt_cache
+            )
             await loop.run_in_executor(self._executor, instance.warm_up)
             self._instances.append(instance)
             self._free.put_nowait(instance)

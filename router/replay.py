@@ -58,7 +58,7 @@ from router.budgets import MemoryBudgetStore
 from router.config import BackendCommon, LlamaCppConfig, LoadedConfig, load_config
 from router.errors import ConfigError, ResourceExhausted, RouterError
 from router.framework import BackendView, RequestContext, Reservation, Reserver
-from router.registry import default_registry
+from router.registry import Registry, default_registry
 from router.replay_trace import TraceError, TraceRequest, assign, to_request
 from router.scheduler import Scheduler
 from router.state import BackendStats
@@ -121,12 +121,19 @@ class _Job:
 
 
 class _Simulation:
-    def __init__(self, loaded: LoadedConfig, *, ewma: bool, time_limit_s: float) -> None:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        ewma: bool,
+        time_limit_s: float,
+        registry: Registry | None = None,
+    ) -> None:
         self.now = 0.0
         self.config = loaded.config
         clock = self._clock
         services = {"clock": clock, "store": MemoryBudgetStore(clock)}  # budget, capacity
-        self.scheduler = Scheduler(loaded, default_registry(), services)
+        self.scheduler = Scheduler(loaded, registry or default_registry(), services)
         self.backends = [_Backend(n, c) for n, c in self.config.backends.items()]
         self.by_name = {b.name: b for b in self.backends}
         self.ewma, self.time_limit_s = ewma, time_limit_s
@@ -274,6 +281,7 @@ def replay(
     batch_window_ms: float | None = None,
     solver_time_limit_ms: float | None = None,
     ewma: bool = False,
+    registry: Registry | None = None,
 ) -> Metrics:
     """Replays shaped requests (see replay_trace.shape) against one config; see the docstring."""
     started = time.perf_counter()
@@ -281,7 +289,7 @@ def replay(
     sched = loaded.config.scheduler
     window_ms = sched.batch_window_ms if batch_window_ms is None else batch_window_ms
     limit_ms = solver_time_limit_ms or sched.solver_time_limit_ms
-    sim = _Simulation(loaded, ewma=ewma, time_limit_s=limit_ms / 1e3)
+    sim = _Simulation(loaded, ewma=ewma, time_limit_s=limit_ms / 1e3, registry=registry)
     sim.run(requests, window_ms / 1e3)
     ttfts = sorted(sim.ttft.values())
     served = len(ttfts)
