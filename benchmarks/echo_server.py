@@ -1,0 +1,54 @@
+"""The floor for Route: a gRPC server whose Route returns an empty RouteDecision at once.
+
+Same grpcio, same asyncio server, same options and the same generated TokenRouter handlers as
+the router (so the GenerateRequest is parsed and a RouteDecision serialized the same way); no
+policy work at all. Usage:
+
+    python -m benchmarks.echo_server --port 50099
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+import grpc
+
+from router.api import router_pb2 as pb
+from router.api import router_pb2_grpc as pb_grpc
+
+
+class EchoService(pb_grpc.TokenRouterServicer):
+    """Route answers an empty decision; the other methods stay UNIMPLEMENTED."""
+
+    async def Route(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RouteDecision:
+        return pb.RouteDecision()
+
+
+async def serve(host: str, port: int) -> None:
+    """Serves until SIGTERM or SIGINT."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])  # as router/server.py
+    pb_grpc.add_TokenRouterServicer_to_server(EchoService(), server)
+    server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    asyncio.run(serve(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

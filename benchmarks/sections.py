@@ -1,0 +1,43 @@
+"""The registered benchmark sections, run in this order by `python -m benchmarks`.
+
+To add one: write `def run(quick: bool) -> Section` in a module of this package (harness.Section:
+rows, columns to show, summary Checks with targets) and append a `SectionSpec` here. Sections
+must not depend on each other; start servers in their own processes (common.ServerProcess).
+"""
+
+from __future__ import annotations
+
+from benchmarks import (
+    edge_streaming,
+    http_streaming,
+    load,
+    route_overhead,
+    routing_quality,
+    solver_section,
+)
+from benchmarks.harness import SectionSpec
+
+SECTIONS: list[SectionSpec] = [
+    SectionSpec(
+        "route_overhead",
+        "Route latency and throughput of one router process vs a gRPC echo floor",
+        route_overhead.run,
+    ),
+    SectionSpec("solver", "placement solver decision time per tier", solver_section.run),
+    SectionSpec(
+        "edge_streaming",
+        "edge Generate through the router vs llama-cpp-python directly",
+        edge_streaming.run,
+    ),
+    SectionSpec(
+        "http_streaming",
+        "HTTP Generate through the router vs straight to a llama.cpp server",
+        http_streaming.run,
+    ),
+    SectionSpec("load", "concurrent Generate streams on a scripted backend", load.run),
+    SectionSpec(
+        "routing_quality",
+        "Azure trace replays: the default profile vs baselines",
+        routing_quality.run,
+    ),
+]
