@@ -77,8 +77,8 @@ class Batcher:
         self._executor.shutdown(wait=False)  # queued solves still finish for their callers
 
     async def _solve(self, p: placement.Plan) -> solver.Solution:
-        if p.trivial:
-            return solver.solve(p.problem)
+        if (solution := solver.independent(p.problem)) is not None:
+            return solution  # nothing couples the requests: no thread, no OR-Tools
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._executor, lambda: solver.solve(p.problem, time_limit_s=self._time_limit_s)

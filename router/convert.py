@@ -16,6 +16,7 @@ from router.errors import InvalidArgument, RouterError
 from router.framework import BackendView
 from router.types import ROLES, ChatMessage, Decision, Privacy, Request, Tier, Usage
 
+FEATURES = get_args(Feature)
 TIER_TO_PB = {Tier.EDGE: pb.EDGE, Tier.CLOUD_GPU: pb.CLOUD_GPU, Tier.REMOTE_API: pb.REMOTE_API}
 
 
@@ -85,7 +86,7 @@ def _request(msg: pb.GenerateRequest, config: Config) -> Request:
 
 
 def _features(names: Sequence[str]) -> tuple[str, ...]:
-    known = get_args(Feature)
+    known = FEATURES
     for i, name in enumerate(names):
         if name not in known:
             raise InvalidArgument(

@@ -1,8 +1,9 @@
 """Joint placement of a batch: candidates + constraints -> solver problem -> decisions.
 
 `plan()` evaluates every request and gathers the batch constraints (on the event loop: policies
-read in-memory state); `solver.solve()` places (in a worker thread unless it is the trivial
-single tier); `decide()` turns the solution into a Decision or an error per request.
+read in-memory state); the solver places them (in a worker thread, unless nothing couples the
+requests: then the 'single' tier runs inline); `decide()` turns the solution into a Decision or
+an error per request.
 """
 
 from __future__ import annotations
@@ -26,11 +27,6 @@ class Plan:
     problem: solver.Problem
     side_policies: tuple[str, ...]  # the policy behind each side constraint
     started: float
-
-    @property
-    def trivial(self) -> bool:
-        """One request, no shared limit: the argmax tier, cheap enough for the event loop."""
-        return len(self.batch) == 1 and not self.problem.side
 
 
 def plan(

@@ -200,8 +200,7 @@ class _Simulation:
             return
         views = self._views()
         p = placement.plan(self.scheduler, [ctx for _, ctx in batch], views)
-        limit = 0.05 if p.trivial else self.time_limit_s  # as the live batcher does
-        solution = solver.solve(p.problem, time_limit_s=limit)
+        solution = solver.solve(p.problem, time_limit_s=self.time_limit_s)
         self.batches += 1
         self.tiers[solution.tier] += 1
         results = placement.decide(self.scheduler, p, solution, self.batches)

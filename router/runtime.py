@@ -85,35 +85,37 @@ class Runtime:
 
     def views(self) -> list[BackendView]:
         """Current snapshots of every backend, in config order."""
-        out = []
-        for name, backend in self.backends.items():
-            load, stats = backend.load(), self.stats[name]
-            out.append(
-                BackendView(
-                    name=name,
-                    config=backend.config,
-                    in_flight=backend.admitted,
-                    queued=load.queued,
-                    capacity=load.capacity,
-                    limit=load.limit,
-                    observed_ttft_ms=stats.ttft_ms,
-                    observed_tokens_per_s=stats.tokens_per_s,
-                    observed_prefill_tokens_per_s=stats.prefill_tokens_per_s,
-                    observed_request_ms=stats.request_ms,
-                    health_reason=self.health.reason(name),
-                )
-            )
-        return out
+        return [self.view(name) for name in self.backends]
+
+    def view(self, name: str) -> BackendView:
+        """The current snapshot of one backend."""
+        backend, stats = self.backends[name], self.stats[name]
+        load = backend.load()
+        return BackendView(
+            name=name,
+            config=backend.config,
+            in_flight=backend.admitted,
+            queued=load.queued,
+            capacity=load.capacity,
+            limit=load.limit,
+            observed_ttft_ms=stats.ttft_ms,
+            observed_tokens_per_s=stats.tokens_per_s,
+            observed_prefill_tokens_per_s=stats.prefill_tokens_per_s,
+            observed_request_ms=stats.request_ms,
+            health_reason=self.health.reason(name),
+        )
 
     async def context(self, request: Request) -> RequestContext:
         """Computes the per-request state every policy reads, and checks request-wide limits."""
         self.scheduler.profile_for(request.profile)
-        views = self.views()
-        if request.model and not any(request.model in v.models for v in views):
-            known = ", ".join(sorted({m for v in views for m in v.models}))
+        configs = [b.config for b in self.backends.values()]
+        if request.model and not any(
+            request.model == c.model or request.model in c.aliases for c in configs
+        ):
+            known = ", ".join(sorted({m for c in configs for m in (c.model, *c.aliases)}))
             raise InvalidArgument("model", f"unknown model {request.model!r} (known: {known})")
         prompt_tokens = await self._count_prompt_tokens(request)
-        largest = max(v.config.context_window for v in views)
+        largest = max(c.context_window for c in configs)
         if request.max_tokens >= largest:
             raise InvalidArgument(
                 "max_tokens",
@@ -142,7 +144,7 @@ class Runtime:
 
     def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
         """Reserves budget and rate for a generation placed on `decision.backend`."""
-        view = next(v for v in self.views() if v.name == decision.backend)
+        view = self.view(decision.backend)
         held: list[Reservation] = []
         try:
             for step in self.scheduler.profile_for(ctx.request.profile).of(Reserver):

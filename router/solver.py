@@ -105,11 +105,34 @@ def solve(problem: Problem, *, time_limit_s: float = 0.05) -> Solution:
     kept = tuple(c for c in problem.side if _can_bind(problem, c))
     if len(kept) != len(problem.side):
         problem = replace(problem, side=kept)
-    if not kept and len(problem.scores) <= 1:
-        return _solve_single(problem)
     if not kept:
-        return solve_min_cost_flow(problem)
+        solution = independent(problem)
+        return solution if solution is not None else solve_min_cost_flow(problem)
     return solve_cp_sat(problem, time_limit_s=time_limit_s)
+
+
+def independent(problem: Problem) -> Solution | None:
+    """Tier 'single': every request on its own best backend, when nothing couples them.
+
+    That is optimal when no side constraint can bind and the picks fit every backend's slots;
+    otherwise returns None. Cheap (no OR-Tools), so callers may run it on the event loop.
+    """
+    if any(_can_bind(problem, c) for c in problem.side):
+        return None
+    picks: list[int | None] = []
+    used: dict[int, int] = {}
+    total = 0.0
+    for row in problem.scores:
+        best = argmax([None if problem.slots[b] == 0 else s for b, s in enumerate(row)])
+        picks.append(best)
+        if best is not None:
+            used[best] = used.get(best, 0) + 1
+            total += float(row[best])  # type: ignore[arg-type]
+    for b, n in used.items():
+        limit = problem.slots[b]
+        if limit is not None and n > limit:
+            return None
+    return Solution(tuple(picks), SINGLE, total, True)
 
 
 def greedy(problem: Problem) -> tuple[int | None, ...]:
@@ -201,15 +224,6 @@ def _greedy(
                 used = [u + w for u, w in zip(used, need, strict=True)]
                 break
     return tuple(assignment)
-
-
-def _solve_single(problem: Problem) -> Solution:
-    """Exact tier for at most one request: the best allowed backend that has a slot."""
-    if not problem.scores:
-        return Solution((), SINGLE, 0.0, True)
-    row = problem.scores[0]
-    best = argmax([None if problem.slots[b] == 0 else s for b, s in enumerate(row)])
-    return Solution((best,), SINGLE, 0.0 if best is None else float(row[best]), True)
 
 
 def _flow_arcs(

@@ -122,7 +122,8 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
         (Problem([[1.0, 2.0]], [None, None]), SINGLE),
         (Problem([[1.0, 2.0]], [None, None], (budget(every_pair(1, 2, 1.0), 1.0),)), SINGLE),
         (Problem([[1.0, 2.0]], [None, None], (budget(every_pair(1, 2, 1.0), 0.5),)), CP_SAT),
-        (Problem([[1.0, 2.0]] * 3, [1, None]), MIN_COST_FLOW),
+        (Problem([[1.0, 2.0]] * 3, [1, None]), SINGLE),  # each request's best fits: uncoupled
+        (Problem([[2.0, 1.0]] * 3, [1, None]), MIN_COST_FLOW),
         (Problem([[1.0, 2.0]] * 3, [1, 1], (budget(every_pair(3, 2, 1.0), 3.0),)), MIN_COST_FLOW),
         (Problem([[1.0, 2.0]] * 3, [1, 1], (budget(every_pair(3, 2, 1.0), 2.9),)), CP_SAT),
         (Problem([[1.0, None]] * 3, [1, 1], (budget({(0, 1): 9.0}, 0.0),)), MIN_COST_FLOW),
