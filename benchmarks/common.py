@@ -121,10 +121,12 @@ class ServerProcess:
                     raise RuntimeError(
                         f"{self.name} exited with {self.proc.returncode}: {self.log()}"
                     )
+                ready = grpc.channel_ready_future(channel)
                 try:
-                    grpc.channel_ready_future(channel).result(timeout=0.2)
+                    ready.result(timeout=0.2)
                     return self
                 except grpc.FutureTimeoutError:
+                    ready.cancel()  # its polling thread must stop before the channel closes
                     if time.monotonic() > deadline:
                         self.stop()
                         raise RuntimeError(
