@@ -25,14 +25,13 @@ from typing import Any
 
 import httpx
 
-from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
+from backends.base import Finish, Load, StreamEvent, TextDelta
+from backends.http_backend import HttpBackend
 from backends.http_common import (
-    ConcurrencyLimit,
     EventStream,
     TokenClock,
     api_key,
     field,
-    make_client,
     open_stream,
     parse_json,
     redact,
@@ -67,33 +66,10 @@ def to_anthropic(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, s
     return "\n\n".join(system), turns
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(HttpBackend):
     """Streams from Anthropic's Messages API; see the module docstring."""
 
     config: AnthropicConfig
-
-    def __init__(self, name: str, config: AnthropicConfig) -> None:
-        super().__init__(name, config)
-        self.base_url = config.base_url.rstrip("/")
-        self._limit = ConcurrencyLimit(name, config.max_concurrency)
-        self._client: httpx.AsyncClient | None = None
-
-    async def start(self) -> None:
-        self._http()
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = make_client(self.config)
-        return self._client
-
-    def load(self) -> Load:
-        limit = self.config.max_concurrency
-        return Load(in_flight=self._limit.running, capacity=limit, limit=limit)
 
     def _headers(self, key: str | None) -> dict[str, str]:
         headers = {"anthropic-version": self.config.anthropic_version}

