@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
@@ -309,11 +310,27 @@ class Router:
         error: BaseException | None = None,
         ctx: RequestContext | None = None,
     ) -> None:
+        """One structured line per request (fields built only when the level is on), and the
+        request-log record for a Generate."""
+        cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit)
+        status = (
+            "OK"
+            if error is None
+            else "CANCELLED"
+            if cancelled
+            else getattr(error, "code", "INTERNAL")
+        )
+        elapsed_s = time.perf_counter() - started
+        if kind == "generate" and self.request_log is not None and usage is not None:
+            self.request_log.record(request, usage, ctx, status, time.time() - elapsed_s)
+        level = logging.WARNING if status not in ("OK", "CANCELLED") else logging.INFO
+        if not log.is_enabled_for(level):
+            return
         fields: dict[str, object] = {
             "request_id": request.request_id,
             "tenant": request.tenant,
             "backend": usage.backend if usage else backend,
-            "latency_ms": round((time.perf_counter() - started) * 1e3, 3),
+            "latency_ms": round(elapsed_s * 1e3, 3),
         }
         if usage is not None:
             fields.update(
@@ -325,32 +342,9 @@ class Router:
             )
         if self.config.server.log_content:
             fields["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
-        status = "OK"
-        if isinstance(error, asyncio.CancelledError | GeneratorExit):
-            status = "CANCELLED"
-        elif error is not None:
-            status = getattr(error, "code", "INTERNAL")
-        if kind == "generate" and self.request_log is not None and usage is not None:
-            self.request_log.write(
-                {
-                    "ts": round(time.time() - (time.perf_counter() - started), 6),
-                    "request_id": request.request_id,
-                    "tenant": request.tenant,
-                    "privacy": (ctx.privacy if ctx else request.privacy).name,
-                    "prompt_tokens": usage.prompt_tokens or (ctx.prompt_tokens if ctx else 0),
-                    "max_tokens": request.max_tokens,
-                    "completion_tokens": usage.completion_tokens,
-                    "latency_slo_ms": request.latency_slo_ms,
-                    "backend": usage.backend,
-                    "cost_usd": usage.cost_usd,
-                    "ttft_ms": round(usage.ttft_ms, 3),
-                    "total_ms": round(usage.total_ms, 3),
-                    "status": status,
-                }
-            )
-        if error is None:
+        if status == "OK":
             log.info(kind, **fields)
-        elif isinstance(error, asyncio.CancelledError | GeneratorExit):
-            log.info(kind, status="CANCELLED", **fields)
+        elif cancelled:
+            log.info(kind, status=status, **fields)
         else:
-            log.warning(kind, status=getattr(error, "code", "INTERNAL"), error=str(error), **fields)
+            log.warning(kind, status=status, error=str(error), **fields)

@@ -14,6 +14,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from router.framework import RequestContext
+from router.types import Request, Usage
+
 _STOP = object()
 
 
@@ -27,6 +30,33 @@ class RequestLog:
     def write(self, record: dict[str, Any]) -> None:
         """Queues one record; returns at once."""
         self._queue.put(record)
+
+    def record(
+        self,
+        request: Request,
+        usage: Usage,
+        ctx: RequestContext | None,
+        status: str,
+        arrived_unix: float,
+    ) -> None:
+        """Queues the line for one finished (or failed) Generate."""
+        self.write(
+            {
+                "ts": round(arrived_unix, 6),
+                "request_id": request.request_id,
+                "tenant": request.tenant,
+                "privacy": (ctx.privacy if ctx else request.privacy).name,
+                "prompt_tokens": usage.prompt_tokens or (ctx.prompt_tokens if ctx else 0),
+                "max_tokens": request.max_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "latency_slo_ms": request.latency_slo_ms,
+                "backend": usage.backend,
+                "cost_usd": usage.cost_usd,
+                "ttft_ms": round(usage.ttft_ms, 3),
+                "total_ms": round(usage.total_ms, 3),
+                "status": status,
+            }
+        )
 
     def close(self) -> None:
         """Writes what is queued, then stops."""
