@@ -42,6 +42,7 @@ GREEDY = "greedy"
 
 _SCORE_SCALE = 10_000  # score resolution 1e-4
 _AMOUNT_RESOLUTION = 1_000_000  # a side constraint's largest number -> at least 1e6 units
+_READ_BACK_S = 0.002  # time kept back from CP-SAT's limit to read its answer
 _SNAP = 1e-9  # relative distance to an integer under which a scaled amount is that integer
 
 Pair = tuple[int, int]
@@ -190,7 +191,9 @@ def solve_cp_sat(problem: Problem, *, time_limit_s: float = 0.05) -> Solution:
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.linearization_level = 2  # the full LP proves budget batches far sooner
-    solver.parameters.max_time_in_seconds = max(0.0, time_limit_s - (time.perf_counter() - started))
+    # What is left of the limit, less a margin for reading the answer back.
+    left = time_limit_s - (time.perf_counter() - started) - _READ_BACK_S
+    solver.parameters.max_time_in_seconds = max(0.0, left)
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return _solution(problem, hint, GREEDY, optimal=False)
