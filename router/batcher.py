@@ -54,6 +54,7 @@ class Batcher:
         self._time_limit_s = time_limit_ms / 1e3
         self._pending: list[_Entry] = []
         self._draining = False
+        self._drainer: asyncio.Future[None] | None = None
         self._ids = itertools.count(1)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="solver")
 
@@ -64,7 +65,9 @@ class Batcher:
         self._pending.append(entry)
         if not self._draining:
             self._draining = True
-            loop.call_soon(lambda: asyncio.ensure_future(self._drain()))
+            # A task's first step runs on the loop's next turn: whatever arrives before then
+            # (the rest of a burst) joins this batch.
+            self._drainer = asyncio.ensure_future(self._drain())  # held: tasks are weakly kept
         return await entry.future
 
     async def solve_group(self, batch: Sequence[RequestContext]) -> list[Decision | RouterError]:
