@@ -220,11 +220,11 @@ class Router:
                         f"{last} (tried {', '.join(usage.backends_tried)}; "
                         f"no other backend: {exc})",
                     ) from None
-                yield decision
                 usage.backend = decision.backend
                 usage.backends_tried.append(decision.backend)
                 usage.prompt_tokens = decision.prompt_tokens
-                try:
+                try:  # from here on, every way out settles or releases the admission
+                    yield decision
                     async for event in self._stream(rt, decision, request, started, usage):
                         yield event
                 except (BackendUnavailable, ResourceExhausted) as exc:

@@ -15,6 +15,7 @@ import pytest
 
 from backends.fake_upstream import FakeUpstream, Script
 from router.api import router_pb2 as pb
+from router.convert import request_from_pb
 from tests.conftest import request
 from tests.llamacpp_server import start_llamacpp_server
 
@@ -272,3 +273,17 @@ async def test_killing_the_llamacpp_server_mid_stream(start_server, second_upstr
         _, deltas, usage = await collect(srv.stub.Generate(request(max_tokens=5)))
         assert usage.backends_tried == ["primary", "secondary"] and len(deltas) == 5
         await assert_nothing_leaks(srv, second_upstream)
+
+
+async def test_closing_the_stream_right_after_the_decision_releases_everything(
+    start_server, upstream, second_upstream
+):
+    """A client that leaves after reading only the decision leaves no slot or budget hold."""
+    srv = await start_server(fleet(upstream.base_url, second_upstream.base_url))
+    upstream.script(Script(tokens=5, delay_s=0.5))
+    router = srv.server.router
+    engine_stream = router.generate(request_from_pb(request(), router.config))
+    decision = await anext(engine_stream)
+    assert decision.backend == "primary" and router.backends["primary"].admitted == 1
+    await engine_stream.aclose()
+    await assert_nothing_leaks(srv, upstream, second_upstream)
