@@ -96,4 +96,5 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
                 convert.backend_to_pb(v, HEALTH_TO_PB[rt.health.status(v.name)]) for v in rt.views()
             ],
             config_version=rt.loaded.version,
+            config_loaded_at_unix=rt.loaded_at,
         )

@@ -241,12 +241,14 @@ class BackendInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., models: _Optional[_Iterable[str]] = ..., health: _Optional[_Union[Health, str]] = ..., price: _Optional[_Union[Price, _Mapping]] = ..., observed_ttft_ms: _Optional[float] = ..., observed_tokens_per_s: _Optional[float] = ..., context_window: _Optional[int] = ..., in_flight: _Optional[int] = ..., queued: _Optional[int] = ..., trust: _Optional[str] = ..., region: _Optional[str] = ...) -> None: ...
 
 class ListBackendsResponse(_message.Message):
-    __slots__ = ("backends", "config_version")
+    __slots__ = ("backends", "config_version", "config_loaded_at_unix")
     BACKENDS_FIELD_NUMBER: _ClassVar[int]
     CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_LOADED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
     backends: _containers.RepeatedCompositeFieldContainer[BackendInfo]
     config_version: str
-    def __init__(self, backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ..., config_version: _Optional[str] = ...) -> None: ...
+    config_loaded_at_unix: float
+    def __init__(self, backends: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ..., config_version: _Optional[str] = ..., config_loaded_at_unix: _Optional[float] = ...) -> None: ...
 
 class GetConfigRequest(_message.Message):
     __slots__ = ()

@@ -74,6 +74,8 @@ async def test_list_backends_reports_tier_models_and_price(start_server):
     """ListBackends returns the edge backend with its tier, models, health and context window."""
     srv = await start_server()
     reply = await srv.stub.ListBackends(pb.ListBackendsRequest())
+    assert reply.config_version == srv.server.router.loaded.version
+    assert reply.config_loaded_at_unix > 1.7e9
     (b,) = reply.backends
     assert b.name == "edge-smollm2" and b.tier == pb.EDGE and b.health == pb.HEALTHY
     assert list(b.models) == ["smollm2"] and b.context_window == 1024 and b.trust == "edge"
