@@ -4,8 +4,8 @@ Each trace (../shared/data/traces) is replayed through `router.replay` — the r
 pipeline and solver in simulated time — on an example fleet: an edge model on CPU, a
 self-hosted GPU server and a remote API with public list prices. Privacy classes and SLOs are
 assigned by ratio with a fixed seed. The router's default profile (capability, privacy,
-capacity, cost, latency) is compared with baselines computed in the same run, each keeping the
-hard filters (capability, privacy, capacity) so that all are feasible:
+capacity, headroom, cost, latency) is compared with baselines computed in the same run, each
+keeping the hard filters (capability, privacy, capacity) so that all are feasible:
 always-remote-API (prefer the remote tier where allowed), cheapest-feasible (cost only),
 round-robin, least-loaded and random. Target: no baseline is both cheaper and better on SLO
 attainment than the default profile (it lies on or beyond their Pareto front), with zero
@@ -87,6 +87,7 @@ FLEET: dict[str, Any] = {
         "capability": {"type": "capability"},
         "privacy": {"type": "privacy"},
         "capacity": {"type": "capacity"},
+        "headroom": {"type": "headroom"},
         "cost": {"type": "cost"},
         "latency": {"type": "latency"},
         "prefer-remote": {"type": "prefer-remote"},
@@ -96,7 +97,7 @@ FLEET: dict[str, Any] = {
     },
 }
 PROFILES = {
-    "tokenrouter default": [*HARD, "cost", "latency"],
+    "tokenrouter default": [*HARD, "headroom", "cost", "latency"],
     "always remote API": [*HARD, "prefer-remote"],
     "cheapest feasible": [*HARD, "cost"],
     "round-robin": [*HARD, "round-robin"],

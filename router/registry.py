@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "latency": "policies.latency:create",
     "capacity": "policies.capacity:create",
     "budget": "policies.budget:create",
+    "headroom": "policies.headroom:create",
 }
 
 
