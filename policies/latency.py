@@ -2,6 +2,7 @@
 
     queue_wait = max(0, in_flight - capacity + 1) / capacity x request_time
     ttft       = queue_wait + prompt_tokens / prefill_rate + rtt
+    total      = ttft + output_tokens / decode_rate   (reported on each candidate, not scored)
 
 Rates start from each backend's `performance` config and follow observed requests (EWMA).
 request_time is the observed average, else the estimate from the rates. With capacity unknown

@@ -121,6 +121,7 @@ def decision_to_pb(d: Decision) -> pb.RouteDecision:
                 reason=c.reason,
                 estimated_cost_usd=c.estimated_cost_usd,
                 estimated_ttft_ms=c.estimated_ttft_ms,
+                estimated_total_ms=c.estimated_total_ms,
             )
             for c in d.candidates
         ],

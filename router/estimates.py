@@ -27,8 +27,13 @@ def estimate_ttft_ms(ctx: RequestContext, backend: BackendView) -> float:
     return queue_wait_ms(backend) + prefill_ms + backend.config.performance.rtt_ms
 
 
-def estimate_total_ms(ctx: RequestContext, backend: BackendView) -> float:
-    return estimate_ttft_ms(ctx, backend) + ctx.output_tokens / backend.decode_tokens_per_s * 1e3
+def estimate_total_ms(
+    ctx: RequestContext, backend: BackendView, ttft_ms: float | None = None
+) -> float:
+    """TTFT (computed unless given) + expected output tokens / decode rate, in milliseconds."""
+    if ttft_ms is None:
+        ttft_ms = estimate_ttft_ms(ctx, backend)
+    return ttft_ms + ctx.output_tokens / backend.decode_tokens_per_s * 1e3
 
 
 # Before any request is observed, a request's service time is taken as one of this size.

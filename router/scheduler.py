@@ -116,6 +116,7 @@ class Scheduler:
         for view in views:
             cost = estimates.cost_usd(view.config.price, ctx.prompt_tokens, ctx.output_tokens)
             ttft = estimates.estimate_ttft_ms(ctx, view)
+            total_ms = estimates.estimate_total_ms(ctx, view, ttft)
             if view.name in rejected:
                 policy, reason = rejected[view.name]
                 out.append(
@@ -126,6 +127,7 @@ class Scheduler:
                         reason=reason,
                         estimated_cost_usd=cost,
                         estimated_ttft_ms=ttft,
+                        estimated_total_ms=total_ms,
                     )
                 )
                 continue
@@ -139,6 +141,7 @@ class Scheduler:
                     total=total,
                     estimated_cost_usd=cost,
                     estimated_ttft_ms=ttft,
+                    estimated_total_ms=total_ms,
                 )
             )
         return out

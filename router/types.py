@@ -69,6 +69,7 @@ class Candidate:
     reason: str = ""
     estimated_cost_usd: float = 0.0
     estimated_ttft_ms: float = 0.0
+    estimated_total_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

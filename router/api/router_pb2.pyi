@@ -86,7 +86,7 @@ class GenerateRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., model: _Optional[str] = ..., privacy: _Optional[_Union[Privacy, str]] = ..., latency_slo_ms: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., profile: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Candidate(_message.Message):
-    __slots__ = ("backend", "feasible", "scores", "total", "rejected_by", "reason", "estimated_cost_usd", "estimated_ttft_ms")
+    __slots__ = ("backend", "feasible", "scores", "total", "rejected_by", "reason", "estimated_cost_usd", "estimated_ttft_ms", "estimated_total_ms")
     class ScoresEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,7 @@ class Candidate(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_COST_USD_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_TTFT_MS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
     backend: str
     feasible: bool
     scores: _containers.ScalarMap[str, float]
@@ -110,7 +111,8 @@ class Candidate(_message.Message):
     reason: str
     estimated_cost_usd: float
     estimated_ttft_ms: float
-    def __init__(self, backend: _Optional[str] = ..., feasible: _Optional[bool] = ..., scores: _Optional[_Mapping[str, float]] = ..., total: _Optional[float] = ..., rejected_by: _Optional[str] = ..., reason: _Optional[str] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ...) -> None: ...
+    estimated_total_ms: float
+    def __init__(self, backend: _Optional[str] = ..., feasible: _Optional[bool] = ..., scores: _Optional[_Mapping[str, float]] = ..., total: _Optional[float] = ..., rejected_by: _Optional[str] = ..., reason: _Optional[str] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ..., estimated_total_ms: _Optional[float] = ...) -> None: ...
 
 class RouteDecision(_message.Message):
     __slots__ = ("backend", "model", "tier", "estimated_cost_usd", "estimated_ttft_ms", "solver", "decision_us", "candidates", "request_id", "profile", "privacy", "batch_size", "batch_id", "detected", "error_code", "error", "config_version")

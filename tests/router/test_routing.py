@@ -81,6 +81,8 @@ async def test_decision_explains_scores_and_rejections(start_server):
     assert d.backend in ("edge", "gpu") and d.solver == "single"
     assert not by_name["api"].feasible and by_name["api"].rejected_by == "privacy"
     assert set(by_name["gpu"].scores) == {"cost", "latency"} and by_name["gpu"].total > 0
+    gpu = by_name["gpu"]  # total time = TTFT + 64 output tokens at 50 tokens/s (configured)
+    assert gpu.estimated_total_ms == pytest.approx(gpu.estimated_ttft_ms + 64 / 50 * 1e3)
 
 
 async def test_detected_card_number_keeps_request_off_third_party(start_server):
