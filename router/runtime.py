@@ -14,7 +14,7 @@ from backends.base import Backend
 from router import estimates
 from router.batcher import Batcher
 from router.config import LoadedConfig
-from router.errors import InvalidArgument, RouterError
+from router.errors import InvalidArgument
 from router.framework import BackendView, RequestContext, Reservation, Reserver
 from router.resilience import HealthTracker
 from router.scheduler import Scheduler
@@ -150,7 +150,7 @@ class Runtime:
             for step in self.scheduler.profile_for(ctx.request.profile).of(Reserver):
                 if (reservation := step.policy.reserve(ctx, view)) is not None:
                     held.append(reservation)
-        except RouterError:
+        except BaseException:  # a refusal, or a plugin bug: nothing stays held either way
             for reservation in held:
                 reservation.release()
             raise
