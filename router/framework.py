@@ -21,7 +21,14 @@ from router.types import Privacy, Request, Tier, Usage
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    """What every policy needs about one request, computed once."""
+    """What every policy needs about one request, computed once.
+
+    Prompt sizes per backend: `prompt_tokens_on(b)` is exact where b has a tokenizer, else a
+    typical estimate (for scores and latency); `prompt_bound_on(b)` is exact or an upper bound
+    (for hard caps: max_cost_usd, budget holds, token windows). `prompt_tokens` is the request's
+    overall count (exact from the first backend that can count, else the typical estimate), and
+    both fall back to it for a backend not in the maps.
+    """
 
     request: Request
     prompt_tokens: int
@@ -29,6 +36,16 @@ class RequestContext:
     detected: tuple[str, ...] = ()  # names of the sensitive-content detectors that fired
     expected_output_tokens: int = 0  # completion tokens expected (default: max_tokens)
     excluded: Mapping[str, str] = field(default_factory=dict)  # backends that failed it, why
+    backend_prompt_tokens: Mapping[str, int] = field(default_factory=dict)  # exact or typical
+    backend_prompt_bounds: Mapping[str, int] = field(default_factory=dict)  # exact or upper bound
+
+    def prompt_tokens_on(self, backend: str) -> int:
+        """Prompt tokens on `backend`: exact when it can count them, else a typical estimate."""
+        return self.backend_prompt_tokens.get(backend, self.prompt_tokens)
+
+    def prompt_bound_on(self, backend: str) -> int:
+        """Prompt tokens on `backend` at most: exact when it can count them, else an upper bound."""
+        return self.backend_prompt_bounds.get(backend, self.prompt_tokens)
 
     @property
     def output_tokens(self) -> int:

@@ -86,7 +86,7 @@ def decide(
                 tier=view.tier,
                 profile=scheduler.profile_for(ctx.request.profile).name,
                 privacy=ctx.privacy,
-                prompt_tokens=ctx.prompt_tokens,
+                prompt_tokens=ctx.prompt_tokens_on(view.name),
                 estimated_cost_usd=chosen.estimated_cost_usd,
                 estimated_ttft_ms=chosen.estimated_ttft_ms,
                 solver=solution.tier,

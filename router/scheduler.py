@@ -114,7 +114,9 @@ class Scheduler:
         scorers = profile.of(Scorer)
         out = []
         for view in views:
-            cost = estimates.cost_usd(view.config.price, ctx.prompt_tokens, ctx.output_tokens)
+            cost = estimates.cost_usd(
+                view.config.price, ctx.prompt_tokens_on(view.name), ctx.output_tokens
+            )
             ttft = estimates.estimate_ttft_ms(ctx, view)
             total_ms = estimates.estimate_total_ms(ctx, view, ttft)
             if view.name in rejected:

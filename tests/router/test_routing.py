@@ -122,7 +122,9 @@ async def drain(call) -> pb.Usage:
 
 
 # "Hello" is ~5 prompt tokens (estimated: no tokenizer among these backends); on gpu the worst
-# case (max_tokens 20) costs 5 x 0.2e-6 + 20 x 0.6e-6 = $13e-6 and the 7-word reply $5.2e-6.
+# The hold for the worst case (max_tokens 20), with the prompt's upper bound of 25 tokens (5 bytes
+# + 4 of role + 8 + 8) since scripted backends have no tokenizer: 25 x 0.2e-6 + 20 x 0.6e-6 =
+# $17e-6. The 7-word reply really costs 5 x 0.2e-6 + 7 x 0.6e-6 = $5.2e-6.
 CAPPED = request("Hello", tenant="capped", max_tokens=20, privacy=pb.CONFIDENTIAL)
 
 
@@ -139,14 +141,14 @@ async def test_budget_is_reserved_settled_and_then_exhausted(start_server):
             break
         assert usage.cost_usd == pytest.approx(5.2e-6)
         served += 1
-    assert served == 4  # 30 - 3 x 5.2 >= 13, 30 - 4 x 5.2 < 13
+    assert served == 3  # 30 - 2 x 5.2 >= 17, 30 - 3 x 5.2 < 17
     budget = srv.server.router.scheduler.policies["budget"]
     assert budget.store.held_count() == 0
 
 
 async def test_concurrent_generates_share_the_budget_jointly(start_server):
     """Three concurrent requests that only two can afford: two run, one is refused, none leaks."""
-    config = capped_fleet(30e-6)
+    config = capped_fleet(40e-6)  # 2 x 17 <= 40 < 3 x 17
     config["backends"]["gpu"]["ttft_ms"] = 300  # keep all three in flight together
     srv = await start_server(config)
     results = await asyncio.gather(
