@@ -1,11 +1,15 @@
 """privacy: keeps each request on backends trusted, and located, for its data-sensitivity class.
 
+A guard (`binding = True`): its prepare and filter run for every request, under every profile,
+whether or not the profile lists it, so no profile and no client can opt out of them.
+
 Prepare:
-    a request with an explicit class keeps it (nothing is scanned; detected = ()). An
-    UNSPECIFIED request has every message's content scanned by the enabled detectors, and
-        privacy = max(unspecified_class, ctx.privacy, class of each detector that fired)
-    so detection only ever raises the class (ctx.privacy keeps what an earlier preparer
-    decided); `detected` names the detectors that fired.
+    every request has every message's content scanned by the enabled detectors, whatever class
+    it claims, and
+        privacy = max(claimed, ctx.privacy, class of each detector that fired)
+    where claimed is the request's class, or unspecified_class for an UNSPECIFIED one. So a
+    client may raise its class but never lower it below what its content calls for, and
+    ctx.privacy keeps what an earlier preparer decided; `detected` names the detectors that fired.
 Filter (on the effective class, ctx.privacy; UNSPECIFIED there counts as unspecified_class):
     excluded when backend.config.effective_trust is not in trust[class], or when regions[class]
     is set and backend.config.region is not in it. A RESTRICTED request never reaches a
@@ -22,7 +26,7 @@ Parameters (all optional; class names PUBLIC, INTERNAL, CONFIDENTIAL, RESTRICTED
         email CONFIDENTIAL, phone CONFIDENTIAL, card RESTRICTED, iban RESTRICTED,
         secret RESTRICTED, national_id RESTRICTED (policies/detectors.py says what each finds).
     patterns: [{name, regex, class}] custom detectors (Python regex syntax, run on every
-        UNSPECIFIED request: keep them simple), checked after the built-ins.
+        request: keep them simple), checked after the built-ins.
 
 Example:
     policies:
@@ -88,7 +92,11 @@ def third_party_forbidden(privacy: Privacy, backend: BackendView) -> bool:
 
 
 class PrivacyPolicy:
-    """Raises the class of UNSPECIFIED requests from their content; filters by trust and region."""
+    """Raises the class of every request from its content; filters by trust and region.
+
+    A guard: it binds every request, whatever the profile (router/framework.py)."""
+
+    binding = True
 
     def __init__(
         self,
@@ -111,14 +119,17 @@ class PrivacyPolicy:
         self.raises_to = {d.name: c for d, c in detectors}
 
     def prepare(self, ctx: RequestContext) -> RequestContext:
-        """Keeps an explicit class; otherwise the class the detected content calls for."""
-        if ctx.request.privacy != Privacy.UNSPECIFIED:
-            return dataclasses.replace(ctx, privacy=ctx.request.privacy, detected=())
+        """The higher of the claimed class and the one the detected content calls for."""
         found = detect((m.content for m in ctx.request.messages), self.detectors)
-        # Never below what an earlier preparer decided, so that such policies compose.
-        privacy = max([self.unspecified_class, ctx.privacy, *(self.raises_to[n] for n in found)])
+        # Never below the claim, nor below what an earlier preparer decided (policies compose).
+        privacy = max([self._claimed(ctx), ctx.privacy, *(self.raises_to[n] for n in found)])
         detected = (*ctx.detected, *(n for n in found if n not in ctx.detected))
         return dataclasses.replace(ctx, privacy=privacy, detected=detected)
+
+    def _claimed(self, ctx: RequestContext) -> Privacy:
+        """The request's own class; unspecified_class for an UNSPECIFIED one."""
+        claimed = ctx.request.privacy
+        return self.unspecified_class if claimed == Privacy.UNSPECIFIED else claimed
 
     def filter(self, ctx: RequestContext, backend: BackendView) -> str | None:
         """Why `backend` may not serve this class of request, or None."""
@@ -143,7 +154,7 @@ class PrivacyPolicy:
         raised_by = [
             n
             for n in ctx.detected
-            if self.raises_to.get(n) == privacy and privacy > self.unspecified_class
+            if self.raises_to.get(n) == privacy and privacy > self._claimed(ctx)
         ]
         detected = f" (detected: {', '.join(raised_by)})" if raised_by else ""
         return f"{privacy.name} request{detected}"

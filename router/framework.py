@@ -5,6 +5,10 @@
 - score: rates each remaining backend in [0, 1] (1 = best);
 - constraints: coupling limits across a batch (capacity, budget), returned as data for the solver.
 
+A policy with `binding = True` (a guard, e.g. privacy) binds every request whatever the profile:
+the scheduler runs its prepare and filter for every request, before the profile's own steps,
+whether or not the profile lists it (once, if it does). Its other contracts apply where listed.
+
 Policies are pure: they read a `RequestContext` (computed once per request) and `BackendView`
 snapshots (refreshed in the background), and never do I/O on the request path.
 """
@@ -87,6 +91,12 @@ class BackendView:
         return (self.config.model, *self.config.aliases)
 
 
+def binds_every_request(policy: object) -> bool:
+    """Whether `policy` is a guard (`binding = True`): its prepare and filter run for every
+    request, whatever the profile."""
+    return bool(getattr(policy, "binding", False))
+
+
 @runtime_checkable
 class Filter(Protocol):
     """Drops backends that must never serve a request.
@@ -151,11 +161,17 @@ class Capacity:
 
 @dataclass(frozen=True, slots=True)
 class SideLimit:
-    """sum of `weights[(request index, backend)]` over the placements made must be <= `limit`."""
+    """sum of `weights[(request index, backend)]` over the placements made must be <= `limit`.
+
+    `soft`: like a soft filter, the limit does not bind a request that has nowhere else to go,
+    i.e. whose feasible backends are all named by the policy's soft limits (its weights there
+    are dropped).
+    """
 
     name: str  # what is limited, e.g. "budget tenant=acme/day"
     weights: Mapping[tuple[int, str], float] = field(default_factory=dict)
     limit: float = 0.0
+    soft: bool = False
 
 
 Constraint = Capacity | SideLimit

@@ -50,11 +50,34 @@ def test_prepare_raises_the_class_from_content(contents, privacy, detected):
     assert (out.privacy, out.detected) == (privacy, detected)
 
 
-@pytest.mark.parametrize("explicit", [P.PUBLIC, P.INTERNAL, P.CONFIDENTIAL, P.RESTRICTED])
-def test_prepare_keeps_an_explicit_class(explicit):
-    """A class set on the request is kept as is, even over sensitive content; nothing is scanned."""
-    out = prepared(create("privacy", {}), f"card {CARD}", privacy=explicit)
-    assert (out.privacy, out.detected) == (explicit, ())
+@pytest.mark.parametrize("claimed", [P.PUBLIC, P.INTERNAL, P.CONFIDENTIAL, P.RESTRICTED])
+def test_prepare_scans_whatever_class_is_claimed(claimed):
+    """A claimed class never lowers the class the content calls for: the card still counts."""
+    out = prepared(create("privacy", {}), f"card {CARD}", privacy=claimed)
+    assert (out.privacy, out.detected) == (P.RESTRICTED, ("card",))
+
+
+@pytest.mark.parametrize(
+    ("claimed", "content", "privacy", "detected"),
+    [
+        (P.RESTRICTED, "what is the capital of France?", P.RESTRICTED, ()),
+        (P.RESTRICTED, "mail me at jane@example.com", P.RESTRICTED, ("email",)),
+        (P.CONFIDENTIAL, "hello", P.CONFIDENTIAL, ()),
+        (P.PUBLIC, "hello", P.PUBLIC, ()),
+        (P.PUBLIC, "mail me at jane@example.com", P.CONFIDENTIAL, ("email",)),
+    ],
+)
+def test_prepare_takes_the_higher_of_claimed_and_detected(claimed, content, privacy, detected):
+    """The effective class is max(claimed, detected): a client may raise its class, not lower it."""
+    out = prepared(create("privacy", {}), content, privacy=claimed)
+    assert (out.privacy, out.detected) == (privacy, detected)
+
+
+def test_a_claim_below_unspecified_class_is_kept_on_harmless_content():
+    """unspecified_class is the class of UNSPECIFIED requests only; a PUBLIC claim stays PUBLIC."""
+    policy = create("privacy", {"unspecified_class": "CONFIDENTIAL"})
+    assert prepared(policy, "hello", privacy=P.PUBLIC).privacy == P.PUBLIC
+    assert prepared(policy, "hello").privacy == P.CONFIDENTIAL
 
 
 @pytest.mark.parametrize(
@@ -222,12 +245,14 @@ def test_bad_parameters_are_named(parameters, message):
 
 
 def test_policy_has_its_name_and_contracts():
-    """create() returns a named policy that is both a Preparer and a Filter."""
-    from router.framework import Filter, Preparer
+    """create() returns a named policy that is a Preparer, a Filter and a guard binding every
+    request."""
+    from router.framework import Filter, Preparer, binds_every_request
 
     policy = create("pii", {})
     assert policy.name == "pii"
     assert isinstance(policy, Preparer) and isinstance(policy, Filter)
+    assert binds_every_request(policy)
 
 
 def test_prepare_composes_with_an_earlier_preparer():
