@@ -234,9 +234,11 @@ _IBAN_REGISTRY = (
     "VG24 XK20 YE30"
 )
 _IBAN_LENGTHS = {entry[:2]: int(entry[2:]) for entry in _IBAN_REGISTRY.split()}
-# The whole IBAN-shaped span after a country code and check digits: at most 43 characters.
+# The IBAN-shaped span from a country code: at most 43 characters.
 _IBAN_BODY = compile_linear(r"[A-Z]{2}\d\d(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 _IBAN_WINDOW = 48
+_IBAN_BODY_AT_WORD = compile_linear(r"\b" + _IBAN_BODY.pattern)
+_IBAN_DIGITS = str.maketrans({c: str(ord(c) - 55) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
 
 
 def iban_valid(iban: str) -> bool:
@@ -244,18 +246,27 @@ def iban_valid(iban: str) -> bool:
     s = iban.replace(" ", "").upper()
     if len(s) != _IBAN_LENGTHS.get(s[:2], -1) or not (s.isascii() and s.isalnum()):
         return False
-    return int("".join(str(int(c, 36)) for c in s[4:] + s[:4])) % 97 == 1
+    return int((s[4:] + s[:4]).translate(_IBAN_DIGITS)) % 97 == 1
 
 
 def _iban(match: Match) -> bool:
-    """The rule matches country code and check digits; the rest is read from a bounded window."""
-    start = match.start()
-    length = _IBAN_LENGTHS.get(match.group()[:2], 0)
-    body = _IBAN_BODY.match(match.string[start : start + _IBAN_WINDOW]) if length else None
-    if body is None:
-        return False
-    compact = body.group().replace(" ", "")
-    return len(compact) >= length and iban_valid(compact[:length])
+    """An IBAN starts at the match or after a space in it (a rejected one hides no other).
+
+    Each start is read from a bounded window: the mod-97 check on the first characters of the
+    country's length, then the shape the rule requires (which covers at least that length).
+    """
+    text, start, span = match.string, match.start(), match.group()
+    offset = 0
+    while offset >= 0:
+        at = start + offset
+        length = _IBAN_LENGTHS.get(text[at : at + 2], 0)
+        window = text[at : at + _IBAN_WINDOW]
+        if length and window[2:4].isdigit() and iban_valid(window.replace(" ", "")[:length]):
+            body = _IBAN_BODY.match(window)
+            if body is not None and len(body.group().replace(" ", "")) >= length:
+                return True
+        offset = span.find(" ", offset) + 1 or -1
+    return False
 
 
 def _international_phone(match: Match) -> bool:
@@ -266,12 +277,12 @@ def _international_phone(match: Match) -> bool:
 
 
 # Keys whose assigned value is a secret, compared lower-case with the end of the key; the rule
-# only matches after a key ending in one of _KEY_ENDS.
+# matches them in any case (and the validator checks the key as written).
 _SECRET_KEYS = (
     *(f"{a}{sep}key" for a in ("api", "access", "secret", "private") for sep in ("_", "-", "")),
     *("password", "passwd", "passphrase", "secret", "token"),
 )
-_KEY_ENDS = "(?:ord|swd|ase|ret|key|ken|ORD|SWD|ASE|RET|KEY|KEN)"
+_KEYS = r"(?i:(?:api|access|secret|private)[_-]?key|password|passwd|passphrase|secret|token)"
 _NOT_A_SECRET = compile_linear(
     r"[<{$%\[*.#_-]"  # <your-key>, ${VAR}, %s, [redacted], ***, ...
     r"|.*[(\[]"  # a call or a subscript: get_password(), os.environ["X"]
@@ -339,8 +350,8 @@ _PHONE = [
 # A whole run of 13 or more digits (single spaces/dashes between); _card tries every start.
 _CARD = [_rule(r"\d(?:[ -]?\d){12,}", _card)]
 
-# Country code and check digits at the start of a word; _iban reads the rest.
-_IBAN = [_rule(r"\b[A-Z]{2}\d\d", _iban)]
+# An IBAN-shaped span at the start of a word; _iban tries each start in it.
+_IBAN = [Rule(_IBAN_BODY_AT_WORD, _iban)]
 
 _SECRET = [
     _rule(
@@ -361,7 +372,7 @@ _SECRET = [
     # operator, so that a rejected value holding the other operator hides nothing.
     *(
         _rule(
-            _KEY_ENDS + rf"(?:[\"' ]|\" )?(?P<op>{op})[ \t]*[\"']?(?P<value>{_NOT_SPACE}\"',;]+)",
+            _KEYS + rf"(?:[\"' ]|\" )?(?P<op>{op})[ \t]*[\"']?(?P<value>{_NOT_SPACE}\"',;]{{6,}})",
             _assigned_secret,
         )
         for op in ":="
