@@ -28,8 +28,10 @@ rule matches a whole digit run and tries each possible start in it; an IBAN rule
 the country code and check digits and validates a bounded window after them. So a scan costs
 O(length of the text) whatever it holds; tests/policies/test_detectors.py checks this on
 adversarial inputs for every rule at 10k, 100k and 1M characters. All six built-ins scan 1M
-characters of prose in about 20 ms; the worst adversarial 1M characters take about 0.3 s
-(CPython 3.11, a slow 2-core machine). Matching is ASCII-only: IBANs and ID letters must be
+characters of prose in about 17 ms (mostly without the GIL); the costliest adversarial input
+known, near misses that each reach a validator ("+1 2 " repeated), takes about 2 s per 1M
+characters, most of it RE2's Python binding building match objects (CPython 3.11, a slow 2-core
+machine); the privacy policy's max_scan_chars bounds that. Matching is ASCII-only: IBANs and ID letters must be
 upper-case, digits ASCII.
 
 Custom detectors: `Detector("ticket", r"TCK-\\d{6}")`, in RE2 syntax. A regex that RE2 refuses
