@@ -24,15 +24,15 @@ the match (`(?:\\A|[^\\w+])` before, `(?:\\z|[^\\w.,-])` after) or a `\\b`, and 
 check only the match and a few characters around it. A rule without a validator is one RE2
 search. A rule with one is one left-to-right pass over non-overlapping matches, each validated in
 time linear in its length, and built so that a rejected match hides no other candidate: a card
-rule matches a whole digit run and tries each possible start in it; an IBAN rule matches only
-the country code and check digits and validates a bounded window after them. So a scan costs
+rule matches a whole digit run and tries each possible start in it; an IBAN rule matches an
+IBAN-shaped span and tries each start in it on a bounded window. So a scan costs
 O(length of the text) whatever it holds; tests/policies/test_detectors.py checks this on
 adversarial inputs for every rule at 10k, 100k and 1M characters. All six built-ins scan 1M
 characters of prose in about 17 ms (mostly without the GIL); the costliest adversarial input
 known, near misses that each reach a validator ("+1 2 " repeated), takes about 2 s per 1M
 characters, most of it RE2's Python binding building match objects (CPython 3.11, a slow 2-core
-machine); the privacy policy's max_scan_chars bounds that. Matching is ASCII-only: IBANs and ID letters must be
-upper-case, digits ASCII.
+machine); the privacy policy's max_scan_chars bounds that. Matching is ASCII-only: IBANs and
+ID letters must be upper-case, digits ASCII.
 
 Custom detectors: `Detector("ticket", r"TCK-\\d{6}")`, in RE2 syntax. A regex that RE2 refuses
 (invalid, or with a look-around, back-reference, atomic group or possessive quantifier, which
