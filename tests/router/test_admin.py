@@ -19,6 +19,7 @@ def config(extra_backend: str = "gpu", **gpu: Any) -> dict[str, Any]:
     scripted = {"type": "scripted", "model": "big", "tier": "cloud_gpu", "context_window": 8192}
     scripted.update(gpu)
     return {
+        "server": {"admin_loopback": True},
         "backends": {
             "edge": {
                 "type": "llamacpp",
@@ -179,6 +180,7 @@ async def test_editing_the_config_file_reloads_it(start_server, tmp_path):
             if "gpu2" in server.router.backends:
                 break
             await asyncio.sleep(0.05)
+        assert "gpu2" in server.router.backends  # the rename-save was applied
         path.write_text(text(config("gpu3")))  # and a plain write after the rename
         for _ in range(100):
             if "gpu3" in server.router.backends:
