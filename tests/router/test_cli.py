@@ -132,7 +132,10 @@ async def test_sighup_reloads_the_config_file(tmp_path):
 
     port = free_port()
     path = tmp_path / "router.yaml"
-    base = "server: {watch_config: false, admin_loopback: true}\nbackends:\n  b: {type: scripted, model: m}\n"
+    base = (
+        "server: {watch_config: false, admin_loopback: true}\n"
+        "backends:\n  b: {type: scripted, model: m}\n"
+    )
     path.write_text(base)
     proc = await asyncio.create_subprocess_exec(
         *CLI, "serve", "--config", str(path), "--port", str(port), stderr=asyncio.subprocess.PIPE

@@ -13,6 +13,21 @@ from router.api import router_pb2 as pb
 from tests.conftest import edge_config, request
 
 
+def _has_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# Tests on ::1 run wherever the machine has an IPv6 loopback (this one does: checked at start).
+ipv6_loopback = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+
+
 async def collect(call) -> tuple[pb.RouteDecision, list[str], pb.Usage]:
     decision, deltas, usage = None, [], None
     while (msg := await call.read()) is not grpc.aio.EOF:
