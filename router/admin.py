@@ -1,12 +1,16 @@
 """The RouterAdmin gRPC service: read, validate and reload the config; explain decisions.
 
 Guarded by a bearer token read from the environment variable `server.admin_token_env`: a call
-with a missing or wrong token gets UNAUTHENTICATED. With no token configured, only loopback
-clients are answered (others get PERMISSION_DENIED).
+with a missing or wrong token gets UNAUTHENTICATED. With no token set, only Unix-socket clients
+are answered, and loopback TCP clients (127.0.0.0/8, ::1) when `server.admin_loopback` is true:
+a proxy or sidecar on the same host makes every remote client look like loopback, so that is
+opt-in. Everyone else gets PERMISSION_DENIED. These settings come from the config the server
+started with; a reload does not change them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 from collections.abc import Awaitable, Callable
@@ -14,14 +18,25 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from router import convert
+from router.addresses import parse_peer
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
-from router.config import LoadedConfig
+from router.auth import bearer
+from router.config import LoadedConfig, ServerConfig
 from router.errors import ConfigError, RouterError
+from router.registry import Registry
 from router.service import TokenRouterService, abort
-from router.validate import validate_text
+from router.validate import Problem, Result, validate_text
 
-LOOPBACK_PREFIXES = ("ipv4:127.", "ipv6:[::1]", "unix:")
+
+def validate_config_text(text: str, source: str, registry: Registry | None = None) -> Result:
+    """validate_text that reports any failure as a problem (deep nesting, odd YAML, ...)."""
+    try:
+        return validate_text(text, source, registry)
+    except ConfigError as exc:
+        return Result([Problem.of(exc)])
+    except Exception as exc:  # a parser giving up (RecursionError, ...) is the text's problem
+        return Result([Problem(source, 0, 0, "", f"cannot read the config: {type(exc).__name__}")])
 
 
 class RouterAdminService(pb_grpc.RouterAdminServicer):
@@ -29,26 +44,29 @@ class RouterAdminService(pb_grpc.RouterAdminServicer):
         self,
         router_service: TokenRouterService,
         reload: Callable[[str | None], Awaitable[LoadedConfig]],
+        server_config: ServerConfig,
     ) -> None:
         self._service = router_service
         self._reload = reload
+        self._server = server_config
 
     @property
     def router(self):  # type: ignore[no-untyped-def]
         return self._service.router
 
     async def _authorize(self, context: grpc.aio.ServicerContext) -> None:
-        env = self.router.config.server.admin_token_env
+        env = self._server.admin_token_env
         token = os.environ.get(env, "")
         if not token:
-            if not context.peer().startswith(LOOPBACK_PREFIXES):
-                await context.abort(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"admin calls are answered on loopback only while {env} is not set",
-                )
-            return
-        metadata = dict(context.invocation_metadata() or ())
-        given = metadata.get("authorization", "").removeprefix("Bearer ").strip()
+            peer = parse_peer(context.peer())
+            if peer.kind == "unix" or (peer.is_loopback and self._server.admin_loopback):
+                return
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"admin calls need a token while {env} is not set (without one, only Unix-socket "
+                "clients are answered, and loopback ones when server.admin_loopback is true)",
+            )
+        given = bearer(context.invocation_metadata()) or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong admin token")
 
@@ -71,7 +89,9 @@ class RouterAdminService(pb_grpc.RouterAdminServicer):
         self, request: pb.ValidateConfigRequest, context: grpc.aio.ServicerContext
     ) -> pb.ValidateConfigResponse:
         await self._authorize(context)
-        result = validate_text(request.text, "<request>", self.router.registry)
+        result = await asyncio.to_thread(
+            validate_config_text, request.text, "<request>", self.router.registry
+        )
         return pb.ValidateConfigResponse(
             valid=not result.problems,
             version=result.version,
@@ -96,6 +116,8 @@ class RouterAdminService(pb_grpc.RouterAdminServicer):
             await self._reload(request.text or None)
         except ConfigError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"config rejected: {exc}")
+        except Exception as exc:
+            await abort(context, exc)
         return self._info()
 
     async def Explain(

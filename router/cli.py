@@ -1,4 +1,9 @@
-"""The `tokenrouter` command: serve, generate, route, backends, policy validate and replay."""
+"""The `tokenrouter` command: serve, generate, route, backends, keys, policy validate, replay.
+
+Client commands take the connection options --tls, --ca-file, --cert-file, --key-file and read a
+tenant API key from the environment variable --api-key-env names (TOKENROUTER_API_KEY), never
+from the command line, where other users could see it.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,43 @@ from typing import Any
 from google.protobuf import json_format
 
 DEFAULT_TARGET = "localhost:50051"
+DEFAULT_KEYS_FILE = "tokenrouter-keys.yaml"
 PRIVACY_NAMES = ["unspecified", "public", "internal", "confidential", "restricted"]
+
+
+def _connection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default=DEFAULT_TARGET, help="router address (host:port)")
+    parser.add_argument("--timeout", type=float, help="deadline in seconds")
+    parser.add_argument("--tls", action="store_true", help="TLS, verified with the system CAs")
+    parser.add_argument("--ca-file", help="PEM CA to verify the server with (implies TLS)")
+    parser.add_argument("--cert-file", help="PEM client certificate, for mTLS (with --key-file)")
+    parser.add_argument("--key-file", help="PEM key of --cert-file")
+    parser.add_argument(
+        "--api-key-env",
+        default="TOKENROUTER_API_KEY",
+        help="environment variable holding the tenant API key (default: TOKENROUTER_API_KEY)",
+    )
+
+
+def _client(args: argparse.Namespace) -> Any:
+    import os
+
+    from router.client import RouterClient
+
+    return RouterClient(
+        args.target,
+        timeout=args.timeout,
+        api_key=os.environ.get(args.api_key_env) or None,
+        tls=args.tls,
+        ca_file=args.ca_file,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+    )
 
 
 def _request_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="the user message")
-    parser.add_argument("--target", default=DEFAULT_TARGET, help="router address (host:port)")
+    _connection_args(parser)
     parser.add_argument("--system", help="a system message")
     parser.add_argument("--privacy", choices=PRIVACY_NAMES, default="unspecified")
     parser.add_argument("--max-tokens", type=int)
@@ -29,7 +65,6 @@ def _request_args(parser: argparse.ArgumentParser) -> None:
         "--slo-ms", type=int, dest="latency_slo_ms", help="time-to-first-token target"
     )
     parser.add_argument("--max-cost", type=float, dest="max_cost_usd", help="cost cap in USD")
-    parser.add_argument("--timeout", type=float, help="deadline in seconds")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="YAML config file (default: the embedded config)")
     serve.add_argument("--host", help="bind address (default: from config, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: from config, 50051)")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve on a non-loopback address without TLS or tenant keys",
+    )
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--log-json",
@@ -81,8 +121,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("args", nargs=argparse.REMAINDER)
     backends = sub.add_parser("backends", help="list the router's backends as JSON")
-    backends.add_argument("--target", default=DEFAULT_TARGET)
-    backends.add_argument("--timeout", type=float)
+    _connection_args(backends)
+    keys = sub.add_parser("keys", help="tenant API keys (stored hashed in a keys file)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    for name, help_text in (
+        ("create", "create a key for a tenant; prints it once"),
+        ("list", "list key ids and tenants"),
+        ("revoke", "remove a key by its id"),
+    ):
+        cmd = keys_sub.add_parser(name, help=help_text)
+        cmd.add_argument("--file", default=DEFAULT_KEYS_FILE, help="the keys file")
+        if name == "create":
+            cmd.add_argument("--tenant", required=True)
+        if name == "revoke":
+            cmd.add_argument("id", help="the key's id (the 12 hex digits after trk_)")
     return parser
 
 
@@ -90,22 +142,25 @@ def _serve(args: argparse.Namespace) -> int:
     from router import logs
     from router.config import load_config
     from router.errors import ConfigError
-    from router.server import serve
+    from router.server import UnsafeExposure, serve
 
     logs.configure(args.log_level, args.log_json)
     try:
         loaded = load_config(args.config)
-        asyncio.run(serve(loaded, args.host, args.port))
+        asyncio.run(serve(loaded, args.host, args.port, insecure=args.insecure))
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
+        return 2
+    except UnsafeExposure as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from router.client import GenerateResult, RouterClient
+    from router.client import GenerateResult
 
-    with RouterClient(args.target, timeout=args.timeout) as client:
+    with _client(args) as client:
         for item in client.generate(args.prompt, **_options(args)):
             if isinstance(item, GenerateResult):
                 print()
@@ -128,21 +183,43 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _route(args: argparse.Namespace) -> int:
-    from router.client import RouterClient
     from router.explain import format_decision
 
-    with RouterClient(args.target, timeout=args.timeout) as client:
+    with _client(args) as client:
         decision = client.route(args.prompt, **_options(args))
     print(format_decision(decision) if args.explain else _to_json(decision))
     return 0
 
 
 def _backends(args: argparse.Namespace) -> int:
-    from router.client import RouterClient
-
-    with RouterClient(args.target, timeout=args.timeout) as client:
+    with _client(args) as client:
         rows = [json.loads(_to_json(b)) for b in client.backends()]
     print(json.dumps(rows, indent=2))
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from router import keys
+    from router.errors import ConfigError
+
+    try:
+        if args.keys_command == "create":
+            entry, key = keys.create_key(args.file, args.tenant)
+            print(key)
+            print(
+                f"created key {entry.id} for tenant {entry.tenant} in {args.file}; "
+                "it is shown only now",
+                file=sys.stderr,
+            )
+        elif args.keys_command == "list":
+            for entry in keys.load_keys(args.file).values():
+                print(f"{entry.id}  {entry.tenant}  {entry.created}")
+        elif keys.revoke_key(args.file, args.id) is None:
+            print(f"no key {args.id} in {args.file}", file=sys.stderr)
+            return 1
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -177,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generate": _generate,
         "route": _route,
         "backends": _backends,
+        "keys": _keys,
         "policy": _policy,
     }
     try:

@@ -9,12 +9,18 @@
 
 `RouterClient` is the same API, blocking. Errors surface as grpc.RpcError with the server's
 status code and message.
+
+Security options (both clients): `api_key` (a tenant key, sent as `authorization: Bearer`),
+`tls=True` for a TLS channel verified against the system's CAs, `ca_file` (PEM) to verify the
+server against your own CA instead, and `cert_file` + `key_file` for a client certificate (mTLS).
+Any of the file options implies TLS.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -64,6 +70,33 @@ def build_request(
     )
 
 
+def channel_credentials(
+    *,
+    tls: bool = False,
+    ca_file: str | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+) -> grpc.ChannelCredentials | None:
+    """TLS credentials from PEM files, or None for a plaintext channel (no option given)."""
+    if bool(cert_file) != bool(key_file):
+        raise ValueError("cert_file and key_file go together (a client certificate and its key)")
+    if not (tls or ca_file or cert_file):
+        return None
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(ca_file),
+        private_key=read(key_file),
+        certificate_chain=read(cert_file),
+    )
+
+
+def _metadata(api_key: str | None) -> tuple[tuple[str, str], ...] | None:
+    return (("authorization", f"Bearer {api_key}"),) if api_key else None
+
+
 class _Collector:
     """Turns the GenerateResponse stream into text chunks and a final GenerateResult."""
 
@@ -85,10 +118,27 @@ class _Collector:
 class AsyncRouterClient:
     """asyncio client over a grpc.aio channel."""
 
-    def __init__(self, target: str = "localhost:50051", *, timeout: float | None = None) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        *,
+        timeout: float | None = None,
+        api_key: str | None = None,
+        tls: bool = False,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+    ) -> None:
+        creds = channel_credentials(
+            tls=tls, ca_file=ca_file, cert_file=cert_file, key_file=key_file
+        )
+        if creds is None:
+            self._channel = grpc.aio.insecure_channel(target)
+        else:
+            self._channel = grpc.aio.secure_channel(target, creds)
         self._stub = pb_grpc.TokenRouterStub(self._channel)
         self._timeout = timeout
+        self._metadata = _metadata(api_key)
 
     async def __aenter__(self) -> AsyncRouterClient:
         return self
@@ -104,7 +154,9 @@ class AsyncRouterClient:
     ) -> AsyncIterator[str | GenerateResult]:
         """Yields text chunks as they arrive, then one GenerateResult."""
         collector = _Collector()
-        call = self._stub.Generate(build_request(prompt, **options), timeout=self._timeout)
+        call = self._stub.Generate(
+            build_request(prompt, **options), timeout=self._timeout, metadata=self._metadata
+        )
         try:
             async for response in call:
                 if (item := collector.feed(response)) is not None:
@@ -113,20 +165,41 @@ class AsyncRouterClient:
             call.cancel()  # no-op when finished; stops generation when the caller stops early
 
     async def route(self, prompt: Messages, **options: Any) -> pb.RouteDecision:
-        return await self._stub.Route(build_request(prompt, **options), timeout=self._timeout)
+        return await self._stub.Route(
+            build_request(prompt, **options), timeout=self._timeout, metadata=self._metadata
+        )
 
     async def backends(self) -> list[pb.BackendInfo]:
-        reply = await self._stub.ListBackends(pb.ListBackendsRequest(), timeout=self._timeout)
+        reply = await self._stub.ListBackends(
+            pb.ListBackendsRequest(), timeout=self._timeout, metadata=self._metadata
+        )
         return list(reply.backends)
 
 
 class RouterClient:
     """Blocking client over a plain grpc channel."""
 
-    def __init__(self, target: str = "localhost:50051", *, timeout: float | None = None) -> None:
-        self._channel = grpc.insecure_channel(target)
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        *,
+        timeout: float | None = None,
+        api_key: str | None = None,
+        tls: bool = False,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+    ) -> None:
+        creds = channel_credentials(
+            tls=tls, ca_file=ca_file, cert_file=cert_file, key_file=key_file
+        )
+        if creds is None:
+            self._channel = grpc.insecure_channel(target)
+        else:
+            self._channel = grpc.secure_channel(target, creds)
         self._stub = pb_grpc.TokenRouterStub(self._channel)
         self._timeout = timeout
+        self._metadata = _metadata(api_key)
 
     def __enter__(self) -> RouterClient:
         return self
@@ -140,7 +213,9 @@ class RouterClient:
     def generate(self, prompt: Messages, **options: Any) -> Iterator[str | GenerateResult]:
         """Yields text chunks as they arrive, then one GenerateResult."""
         collector = _Collector()
-        call = self._stub.Generate(build_request(prompt, **options), timeout=self._timeout)
+        call = self._stub.Generate(
+            build_request(prompt, **options), timeout=self._timeout, metadata=self._metadata
+        )
         try:
             for response in call:
                 if (item := collector.feed(response)) is not None:
@@ -149,9 +224,13 @@ class RouterClient:
             call.cancel()
 
     def route(self, prompt: Messages, **options: Any) -> pb.RouteDecision:
-        return self._stub.Route(build_request(prompt, **options), timeout=self._timeout)
+        return self._stub.Route(
+            build_request(prompt, **options), timeout=self._timeout, metadata=self._metadata
+        )
 
     def backends(self) -> list[pb.BackendInfo]:
         return list(
-            self._stub.ListBackends(pb.ListBackendsRequest(), timeout=self._timeout).backends
+            self._stub.ListBackends(
+                pb.ListBackendsRequest(), timeout=self._timeout, metadata=self._metadata
+            ).backends
         )

@@ -155,13 +155,45 @@ class ProfileConfig(_Strict):
     policies: list[ProfilePolicy] = Field(default_factory=list)
 
 
+class TlsConfig(_Strict):
+    """TLS for both services; with `client_ca_file`, clients must present a certificate (mTLS)."""
+
+    cert_file: str = Field(min_length=1, description="PEM server certificate (chain)")
+    key_file: str = Field(min_length=1, description="PEM private key of the certificate")
+    client_ca_file: str | None = Field(
+        None, description="PEM CA bundle: require client certificates signed by it"
+    )
+
+
+class ReloadAllowConfig(_Strict):
+    """What a config sent through the admin API may add beyond the running config's secrets."""
+
+    env: list[str] = Field(
+        default_factory=list, description="environment variables a sent config may newly read"
+    )
+    hosts: list[str] = Field(
+        default_factory=list, description="host names a sent config may send a secret to"
+    )
+
+
 class ServerConfig(_Strict):
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", min_length=1, description="bind address, or unix:/path")
     port: int = Field(50051, ge=0, le=65535)
     grace_period_s: float = Field(10.0, ge=0)
     log_content: bool = Field(False, description="log message content (off: never logged)")
     admin_token_env: str = Field(
         "TOKENROUTER_ADMIN_TOKEN", description="environment variable holding the admin token"
+    )
+    admin_loopback: bool = Field(
+        False, description="with no admin token: answer admin calls from 127.x and ::1"
+    )
+    tls: TlsConfig | None = None
+    tenant_keys_file: str | None = Field(
+        None, description="tenant API keys (tokenrouter keys create); set: keys are required"
+    )
+    reload_allow: ReloadAllowConfig = ReloadAllowConfig()
+    max_receive_message_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="largest request message"
     )
     watch_config: bool = Field(True, description="reload when the config file changes")
     request_log: str | None = Field(

@@ -1,10 +1,16 @@
-"""The gRPC server: TokenRouter, health checking, reflection and graceful shutdown."""
+"""The gRPC server: TokenRouter, health checking, reflection and graceful shutdown.
+
+Security at the edge: TLS and mTLS from `server.tls`, the gate (router/gate.py: message size,
+decoding, tenant keys), and a refusal to start on a non-loopback address without an admin token,
+or without TLS and tenant keys unless told `insecure`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -12,18 +18,79 @@ import structlog
 from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from router import health
-from router.admin import RouterAdminService
+from router import gate, health
+from router.addresses import bind_address, host_is_loopback
+from router.admin import RouterAdminService, validate_config_text
 from router.api import router_pb2, router_pb2_grpc
-from router.config import LoadedConfig
+from router.auth import TenantAuth
+from router.config import LoadedConfig, ServerConfig, TlsConfig
 from router.engine import Router
 from router.errors import ConfigError
+from router.reload_guard import check_sent_config
 from router.service import TokenRouterService
-from router.validate import validate_text
 
 SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["TokenRouter"].full_name
 ADMIN_SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["RouterAdmin"].full_name
 log = structlog.get_logger("tokenrouter")
+
+
+class UnsafeExposure(Exception):
+    """Serving as configured would expose the router; the message says what is missing."""
+
+
+def check_exposure(host: str, cfg: ServerConfig, insecure: bool = False) -> list[str]:
+    """Refuses a non-loopback bind without an admin token, or without TLS and tenant keys.
+
+    Returns what is missing but was allowed by `insecure` (for a warning).
+    """
+    if host_is_loopback(host):
+        return []
+    if not os.environ.get(cfg.admin_token_env):
+        raise UnsafeExposure(
+            f"{host} is not a loopback address: set an admin token in {cfg.admin_token_env} "
+            "(server.admin_token_env) first"
+        )
+    missing = [
+        what
+        for what, present in (
+            ("TLS (server.tls)", cfg.tls is not None),
+            ("tenant keys (server.tenant_keys_file)", cfg.tenant_keys_file is not None),
+        )
+        if not present
+    ]
+    if missing and not insecure:
+        raise UnsafeExposure(
+            f"{host} is not a loopback address and {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not configured: configure "
+            f"{'it' if len(missing) == 1 else 'them'}, or pass --insecure to serve anyway"
+        )
+    return missing
+
+
+def _read(path: str, field: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError("<server>", field, f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
+    """TLS credentials from PEM files; with `client_ca_file`, client certificates are required."""
+    key = _read(tls.key_file, "server.tls.key_file")
+    cert = _read(tls.cert_file, "server.tls.cert_file")
+    ca = _read(tls.client_ca_file, "server.tls.client_ca_file") if tls.client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
+def _decode(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            source, "", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+        ) from None
 
 
 class RouterServer:
@@ -36,56 +103,107 @@ class RouterServer:
         self.server = server
         self.health = health
         self.port = port
+        self.auth: TenantAuth | None = None
+        self._started = router.loaded.config.server
         self._watcher: asyncio.Task[None] | None = None
         self._stop_watching = asyncio.Event()
 
     @classmethod
     async def start(
-        cls, loaded: LoadedConfig, host: str | None = None, port: int | None = None
+        cls,
+        loaded: LoadedConfig,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        insecure: bool = False,
     ) -> RouterServer:
-        """Loads the backends, binds (port 0 picks a free one) and starts serving."""
+        """Loads the backends, binds (port 0 picks a free one) and starts serving.
+
+        Raises UnsafeExposure (see check_exposure) and ConfigError for unreadable TLS or keys
+        files before anything is loaded.
+        """
+        cfg = loaded.config.server
+        host = host or cfg.host
+        missing = check_exposure(host, cfg, insecure)
+        creds = await asyncio.to_thread(server_credentials, cfg.tls) if cfg.tls else None
+        keys = cfg.tenant_keys_file
+        auth = await asyncio.to_thread(TenantAuth, keys) if keys else None
         router = await Router.create(loaded)
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        limit = cfg.max_receive_message_bytes
+        options = [
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", gate.core_limit(limit)),
+        ]
+        server = grpc.aio.server(
+            options=options, interceptors=[gate.Gate(limit, lambda: self.auth)]
+        )
         health_servicer = health.HealthService()
         self = cls(router, server, health_servicer, 0)
+        self.auth = auth
         service = TokenRouterService(router)
         router_pb2_grpc.add_TokenRouterServicer_to_server(service, server)
         router_pb2_grpc.add_RouterAdminServicer_to_server(
-            RouterAdminService(service, self.reload), server
+            RouterAdminService(service, self._admin_reload, cfg), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = [SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, server)
-        cfg = loaded.config.server
-        address = f"{host or cfg.host}:{cfg.port if port is None else port}"
-        self.port = server.add_insecure_port(address)
+        address = bind_address(host, cfg.port if port is None else port)
+        try:
+            if creds is not None:
+                self.port = server.add_secure_port(address, creds)
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError:
+            await router.aclose()
+            raise ConfigError("<server>", "server.host", f"cannot bind {address}") from None
         await server.start()
         for name in ("", SERVICE_NAME, ADMIN_SERVICE_NAME):
             await health_servicer.set(name, health.SERVING)
-        if cfg.watch_config and Path(loaded.source).is_file():
-            self._watcher = asyncio.create_task(self._watch(Path(loaded.source)))
+        watched = self._watched(loaded)
+        if cfg.watch_config and watched:
+            self._watcher = asyncio.create_task(self._watch(watched))
+        if missing:
+            log.warning("serving without " + " and ".join(missing), address=address)
         log.info(
             "serving",
             address=address,
             port=self.port,
+            tls=creds is not None,
+            mtls=cfg.tls is not None and cfg.tls.client_ca_file is not None,
+            tenant_keys=auth.count if auth else None,
             config=loaded.source,
             config_version=loaded.version,
             backends=list(router.backends),
         )
         return self
 
-    async def reload(self, text: str | None = None) -> LoadedConfig:
+    def _watched(self, loaded: LoadedConfig) -> dict[Path, Callable[[], Awaitable[object]]]:
+        files: dict[Path, Callable[[], Awaitable[object]]] = {}
+        if Path(loaded.source).is_file():
+            files[Path(loaded.source).resolve()] = self.reload
+        if self.auth is not None:
+            files[Path(self.auth.path).resolve()] = self.reload_keys
+        return files
+
+    async def _admin_reload(self, text: str | None) -> LoadedConfig:
+        return await self.reload(text, sent=text is not None)
+
+    async def reload(self, text: str | None = None, *, sent: bool = False) -> LoadedConfig:
         """Validates and swaps in a config (re-reads the file when `text` is None).
 
-        Raises ConfigError and keeps the running config when the new one is invalid.
+        `sent`: the text came through the admin API, so it may not reach for new secrets
+        (router/reload_guard.py). Raises ConfigError and keeps the running config when the new
+        one is invalid.
         """
         source = self.router.loaded.source
         try:
             if text is None:
                 if not Path(source).is_file():
                     raise ConfigError(source, "", "not a file: send the config text to reload")
-                text = await asyncio.to_thread(Path(source).read_text)
-            result = await asyncio.to_thread(validate_text, text, source, self.router.registry)
+                text = _decode(await asyncio.to_thread(Path(source).read_bytes), source)
+            registry = self.router.registry
+            result = await asyncio.to_thread(validate_config_text, text, source, registry)
             if result.problems:
                 first, more = result.problems[0], len(result.problems) - 1
                 extra = f" (and {more} more problem{'s' * (more > 1)})" if more else ""
@@ -93,6 +211,8 @@ class RouterServer:
                     first.file, first.path, first.reason + extra, first.line, first.column
                 )
             assert result.loaded is not None
+            if sent:
+                check_sent_config(result.loaded, self.router.config, self._started.reload_allow)
             await self.router.reload(result.loaded)
         except ConfigError as exc:
             log.error(
@@ -103,25 +223,55 @@ class RouterServer:
             raise
         return result.loaded
 
-    async def _watch(self, path: Path) -> None:
-        """Reloads when the config file changes; a bad edit is logged and ignored.
+    async def reload_keys(self) -> None:
+        """Re-reads the tenant keys file; a bad file is logged and the current keys stay."""
+        if self.auth is None:
+            return
+        try:
+            await asyncio.to_thread(self.auth.reload)
+        except ConfigError as exc:
+            log.error("tenant keys rejected; the current keys stay in force", error=str(exc))
+            raise
 
-        The folder is watched, not the file, so editors and deploy tools that replace the file
-        (write a temporary file, rename it over) keep being noticed.
+    async def _watch(self, files: dict[Path, Callable[[], Awaitable[object]]]) -> None:
+        """Reloads a watched file when it changes; any failure is logged and watching goes on.
+
+        Folders are watched, not files, so editors and deploy tools that replace a file (write
+        a temporary file, rename it over) keep being noticed.
         """
         import watchfiles
 
-        path = path.resolve()
-        changes = watchfiles.awatch(
-            path.parent,
-            stop_event=self._stop_watching,
-            debounce=200,
-            recursive=False,
-            watch_filter=lambda _change, changed: Path(changed).name == path.name,
-        )
-        async for _ in changes:
-            with contextlib.suppress(ConfigError):
-                await self.reload()
+        folders = sorted({str(path.parent) for path in files})
+        while not self._stop_watching.is_set():
+            try:
+                async for changes in watchfiles.awatch(
+                    *folders,
+                    stop_event=self._stop_watching,
+                    debounce=200,
+                    recursive=False,
+                    watch_filter=lambda _change, changed: Path(changed) in files,
+                ):
+                    for path in [p for p in files if p in {Path(c) for _, c in changes}]:
+                        await self._reload_watched(path, files[path])
+            except Exception:
+                log.exception("file watch failed; restarting it in 1 s", files=[*map(str, files)])
+                await asyncio.sleep(1.0)
+
+    async def reload_files(self) -> None:
+        """Re-reads the config file and the tenant keys file (SIGHUP); failures are logged."""
+        source = Path(self.router.loaded.source)
+        if source.is_file():
+            await self._reload_watched(source, self.reload)
+        if self.auth is not None:
+            await self._reload_watched(Path(self.auth.path), self.reload_keys)
+
+    async def _reload_watched(self, path: Path, reload: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await reload()
+        except ConfigError:
+            pass  # logged by the reload; the running version stays
+        except Exception:
+            log.exception("reload failed; the running version stays", file=str(path))
 
     async def stop(self, grace: float | None = None) -> None:
         """Goes NOT_SERVING, refuses new calls, lets in-flight ones finish within `grace` s."""
@@ -134,9 +284,15 @@ class RouterServer:
         log.info("stopped")
 
 
-async def serve(loaded: LoadedConfig, host: str | None = None, port: int | None = None) -> None:
-    """Runs the server until SIGTERM or SIGINT, then shuts down gracefully."""
-    server = await RouterServer.start(loaded, host, port)
+async def serve(
+    loaded: LoadedConfig,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    insecure: bool = False,
+) -> None:
+    """Runs the server until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads."""
+    server = await RouterServer.start(loaded, host, port, insecure=insecure)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -144,9 +300,9 @@ async def serve(loaded: LoadedConfig, host: str | None = None, port: int | None 
     reloads: set[asyncio.Task[object]] = set()
 
     def on_sighup() -> None:
-        task = asyncio.ensure_future(server.reload())
+        task = asyncio.ensure_future(server.reload_files())
         reloads.add(task)
-        task.add_done_callback(lambda t: (reloads.discard(t), t.exception()))
+        task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     await stop.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -24,11 +25,16 @@ HEALTH_TO_PB = {"healthy": pb.HEALTHY, "unhealthy": pb.UNHEALTHY, "ejected": pb.
 
 
 async def abort(context: grpc.aio.ServicerContext, exc: Exception) -> None:
-    """Ends the call with the status the error names and its message (INTERNAL for bugs)."""
+    """Ends the call with the status the error names and its message.
+
+    Anything else is a bug: its details go to the log under a fresh error id, and the client
+    gets INTERNAL "internal error (id ...)" only, so no exception text leaks to callers.
+    """
     if isinstance(exc, RouterError):
         await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
-    log.exception("internal error", exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+    error_id = uuid.uuid4().hex[:12]
+    log.error("internal error", error_id=error_id, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (id {error_id})")
 
 
 class TokenRouterService(pb_grpc.TokenRouterServicer):

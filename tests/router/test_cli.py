@@ -132,7 +132,10 @@ async def test_sighup_reloads_the_config_file(tmp_path):
 
     port = free_port()
     path = tmp_path / "router.yaml"
-    base = "server: {watch_config: false}\nbackends:\n  b: {type: scripted, model: m}\n"
+    base = (
+        "server: {watch_config: false, admin_loopback: true}\n"
+        "backends:\n  b: {type: scripted, model: m}\n"
+    )
     path.write_text(base)
     proc = await asyncio.create_subprocess_exec(
         *CLI, "serve", "--config", str(path), "--port", str(port), stderr=asyncio.subprocess.PIPE
@@ -149,6 +152,46 @@ async def test_sighup_reloads_the_config_file(tmp_path):
                     break
                 await asyncio.sleep(0.05)
             assert info.version != first.version and "c:" in info.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0
+
+
+async def test_serve_on_ipv6_loopback_answers_and_non_loopback_is_refused(tmp_path, monkeypatch):
+    """`serve --host ::1` serves on [::1]; `--host 0.0.0.0` without an admin token exits 2
+    naming it, and with one but without TLS and keys, exits 2 pointing at --insecure."""
+    from tests.router.test_server import _has_ipv6_loopback
+
+    path = tmp_path / "router.yaml"
+    path.write_text("backends:\n  b: {type: scripted, model: m}\n")
+    monkeypatch.delenv("TOKENROUTER_ADMIN_TOKEN", raising=False)
+    code, _, err = await run_cli("serve", "--config", str(path), "--host", "0.0.0.0")
+    assert code == 2 and "refusing to start" in err and "TOKENROUTER_ADMIN_TOKEN" in err
+    monkeypatch.setenv("TOKENROUTER_ADMIN_TOKEN", "t0ken")
+    code, _, err = await run_cli("serve", "--config", str(path), "--host", "::")
+    assert code == 2 and "--insecure" in err and "Traceback" not in err
+    if not _has_ipv6_loopback():
+        return
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        "serve",
+        "--config",
+        str(path),
+        "--host",
+        "::1",
+        "--port",
+        str(port),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"[::1]:{port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = await stub.Check(
+                health_pb2.HealthCheckRequest(), wait_for_ready=True, timeout=60
+            )
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), timeout=30)

@@ -65,3 +65,46 @@ async def test_sync_client_generates_and_reports_errors(start_server):
         and items[-1].usage.completion_tokens == len(items) - 1
     )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "profile" in err.details()
+
+
+def test_channel_credentials_need_cert_and_key_together(tmp_path):
+    """No option: plaintext; a client certificate without its key (or the reverse) is refused."""
+    from router.client import channel_credentials
+
+    assert channel_credentials() is None
+    assert channel_credentials(tls=True) is not None  # the system's CAs
+    with pytest.raises(ValueError, match="cert_file and key_file"):
+        channel_credentials(cert_file=str(tmp_path / "c.pem"))
+    with pytest.raises(ValueError, match="cert_file and key_file"):
+        RouterClient("127.0.0.1:1", key_file=str(tmp_path / "k.pem"))
+
+
+async def test_sync_client_sends_its_api_key(tmp_path):
+    """RouterClient(api_key=...) authenticates Route and ListBackends on a keyed server."""
+    import yaml
+
+    from router import keys
+    from router.config import parse_config
+    from router.server import RouterServer
+
+    path = tmp_path / "keys.yaml"
+    _, key = keys.create_key(path, "acme")
+    data = {
+        "server": {"tenant_keys_file": str(path)},
+        "backends": {"b": {"type": "scripted", "model": "m"}},
+    }
+    server = await RouterServer.start(parse_config(yaml.safe_dump(data), "<t>"), "127.0.0.1", 0)
+
+    def run() -> tuple[str, grpc.StatusCode]:
+        target = f"127.0.0.1:{server.port}"
+        with RouterClient(target, timeout=10, api_key=key) as client:
+            backend = client.route("hi", tenant="acme").backend
+            assert [b.name for b in client.backends()] == ["b"]
+        with RouterClient(target, timeout=10) as anonymous, pytest.raises(grpc.RpcError) as err:
+            anonymous.route("hi")
+        return backend, err.value.code()
+
+    try:
+        assert await asyncio.to_thread(run) == ("b", grpc.StatusCode.UNAUTHENTICATED)
+    finally:
+        await server.stop(grace=0)

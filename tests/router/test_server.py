@@ -13,6 +13,21 @@ from router.api import router_pb2 as pb
 from tests.conftest import edge_config, request
 
 
+def _has_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# Tests on ::1 run wherever the machine has an IPv6 loopback (this one does: checked at start).
+ipv6_loopback = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+
+
 async def collect(call) -> tuple[pb.RouteDecision, list[str], pb.Usage]:
     decision, deltas, usage = None, [], None
     while (msg := await call.read()) is not grpc.aio.EOF:
@@ -204,3 +219,98 @@ async def test_request_log_records_each_generate_without_content(start_server, t
     assert line["tenant"] == "acme" and line["completion_tokens"] == usage.completion_tokens
     assert line["prompt_tokens"] == usage.prompt_tokens and line["max_tokens"] == 4
     assert line["status"] == "OK" and line["privacy"] == "UNSPECIFIED" and line["ts"] > 1.7e9
+
+
+SCRIPTED = {"backends": {"b": {"type": "scripted", "model": "m", "text": "a b c"}}}
+
+
+async def start_on(host: str, data: dict | None = None, **kwargs):
+    from router.server import RouterServer
+    from tests.conftest import loaded
+
+    return await RouterServer.start(loaded(data or SCRIPTED), host=host, port=0, **kwargs)
+
+
+@ipv6_loopback
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+async def test_serves_on_the_ipv6_loopback(host):
+    """`--host ::1` binds [::1]:port (it used to build the invalid address ::1:port)."""
+    server = await start_on(host)
+    try:
+        async with grpc.aio.insecure_channel(f"[::1]:{server.port}") as channel:
+            from router.api import router_pb2_grpc as pb_grpc
+
+            decision = await pb_grpc.TokenRouterStub(channel).Route(request(), timeout=10)
+        assert decision.backend == "b"
+    finally:
+        await server.stop(grace=0)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7", "router.example.com"])
+async def test_non_loopback_bind_is_refused_without_admin_token_tls_and_keys(host, monkeypatch):
+    """A non-loopback bind needs an admin token; then TLS and tenant keys, or `insecure`.
+
+    Refusals happen before anything binds."""
+    from router.config import ServerConfig
+    from router.server import UnsafeExposure, check_exposure
+
+    monkeypatch.delenv("TOKENROUTER_ADMIN_TOKEN", raising=False)
+    with pytest.raises(UnsafeExposure, match="TOKENROUTER_ADMIN_TOKEN"):
+        await start_on(host)
+    with pytest.raises(UnsafeExposure, match="TOKENROUTER_ADMIN_TOKEN"):
+        await start_on(host, insecure=True)  # --insecure never waives the admin token
+    monkeypatch.setenv("TOKENROUTER_ADMIN_TOKEN", "t0ken")
+    with pytest.raises(UnsafeExposure, match=r"TLS \(server.tls\) and tenant keys .*--insecure"):
+        await start_on(host)
+    missing = check_exposure(host, ServerConfig(), insecure=True)
+    assert missing == ["TLS (server.tls)", "tenant keys (server.tenant_keys_file)"]
+    secured = ServerConfig(
+        tls={"cert_file": "c.pem", "key_file": "k.pem"}, tenant_keys_file="keys.yaml"
+    )
+    assert check_exposure(host, secured) == []
+    for local in ("127.0.0.1", "127.1.2.3", "::1", "localhost", "unix:/run/tr.sock"):
+        monkeypatch.delenv("TOKENROUTER_ADMIN_TOKEN")
+        assert check_exposure(local, ServerConfig()) == []
+        monkeypatch.setenv("TOKENROUTER_ADMIN_TOKEN", "t0ken")
+
+
+async def test_message_over_the_receive_limit_names_the_setting(start_server):
+    """A request larger than server.max_receive_message_bytes is refused naming that setting."""
+    backend = {"type": "scripted", "model": "m", "context_window": 100_000}
+    data = {"backends": {"b": backend}, "server": {"max_receive_message_bytes": 65536}}
+    srv = await start_server(data)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await srv.stub.Route(request("x" * 100_000))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "server.max_receive_message_bytes (65536)" in err.value.details()
+    assert (await srv.stub.Route(request("x" * 60_000))).backend == "b"
+
+
+async def test_undecodable_request_is_invalid_argument(start_server):
+    """Bytes that are not a GenerateRequest (a non-UTF-8 string) get INVALID_ARGUMENT."""
+    srv = await start_server(SCRIPTED)
+    raw = srv.channel.unary_unary("/tokenrouter.v1.TokenRouter/Route")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await raw(b"\x12\x03\x0a\x01\xff")  # messages[0].role = b"\xff"
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "UTF-8" in err.value.details()
+
+
+async def test_internal_error_answers_an_error_id_and_logs_the_details(start_server):
+    """A bug's exception text goes to the log under an id; the client sees only the id."""
+    from structlog.testing import capture_logs
+
+    srv = await start_server(SCRIPTED)
+
+    async def broken(_request):
+        raise RuntimeError("secret internals /etc/passwd")
+
+    srv.server.router.route = broken
+    with capture_logs() as logs, pytest.raises(grpc.aio.AioRpcError) as err:
+        await srv.stub.Route(request())
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    details = err.value.details()
+    assert "secret" not in details and "RuntimeError" not in details
+    (entry,) = [e for e in logs if e["event"] == "internal error"]
+    assert details == f"internal error (id {entry['error_id']})"
+    assert "secret internals" in str(entry["exc_info"])
