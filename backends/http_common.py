@@ -5,7 +5,10 @@ Error mapping (every failure names the backend; API keys never appear in a messa
 * connection refused / reset / closed, HTTP 5xx, 401, 403, 404, 408, 409, 429, stalls, timeouts,
   malformed SSE or JSON, and streams that end before completion -> `BackendUnavailable`, which the
   router may retry elsewhere. 429 and 503 carry `retry_after_s` from `Retry-After` (seconds or an
-  HTTP-date) when the upstream sent one.
+  HTTP-date, at most a day; NaN, negative or garbage is ignored) when the upstream sent one.
+* what an upstream sends is bounded: an error body is read up to 16 KiB, an SSE line or the data
+  of one SSE event up to 1 MiB (`MAX_SSE_LINE_CHARS`, `MAX_SSE_EVENT_CHARS`; beyond:
+  `BackendUnavailable` "malformed stream: ..."), JSON nested too deeply is malformed.
 * 400, 413 and 422 mean the request itself is bad (too long, invalid field): another backend would
   most likely refuse it too, so they become `InvalidArgument("messages", ...)` for the client.
 * more requests at once than `max_concurrency` -> `ResourceExhausted`, at once, without I/O.
@@ -16,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import datetime
 import email.utils
 import errno
 import json
+import math
 import os
 import re
 import time
@@ -27,13 +32,15 @@ from typing import Any
 
 import httpx
 
-from router.config import HttpBackendCommon, TimeoutsConfig
+from router.config import MAX_EJECTION_S, HttpBackendCommon, TimeoutsConfig
 from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted, RouterError
 
 SNIPPET_CHARS = 200
 _ERROR_BODY_BYTES = 16_384
 _EOL = re.compile(r"\r\n|\r|\n")  # SSE line ends; not str.splitlines, which also splits on U+2028
 _BAD_REQUEST = frozenset({400, 413, 422})
+MAX_SSE_LINE_CHARS = 1 << 20  # an SSE line from an upstream, at most (1 MiB of ASCII)
+MAX_SSE_EVENT_CHARS = 1 << 20  # the data of one SSE event, at most
 
 
 def make_client(config: HttpBackendCommon) -> httpx.AsyncClient:
@@ -157,23 +164,34 @@ def _has_errno(exc: BaseException | None, code: int) -> bool:
     return False
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP-date; None if absent or bad."""
-    if not value:
+def parse_retry_after(value: str | None, limit_s: float = MAX_EJECTION_S) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP-date, at most `limit_s`.
+
+    None if absent, garbage, NaN or negative; a huge number (`inf`, `1e12`, a date in 2100) is
+    capped at `limit_s` (by default the longest ejection the config allows; the health tracker
+    caps again at `health.max_ejection_s`). A date in the past is 0.
+    """
+    if not value or len(value) > 64:
         return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
     try:
-        when = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError):
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC, by RFC 5322
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = max(0.0, when.timestamp() - time.time())
+    if math.isnan(seconds) or seconds < 0:
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(seconds, limit_s)
 
 
 def body_snippet(body: bytes, secret: str | None = None) -> str:
     """A short readable excerpt of an error body: the JSON error message if any, else the text."""
     text = body.decode("utf-8", errors="replace")
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, RecursionError):  # RecursionError: nested too deep
         doc = json.loads(text)
         err = doc.get("error", doc) if isinstance(doc, dict) else doc
         if isinstance(err, dict):
@@ -213,7 +231,7 @@ def parse_json(backend: str, data: str, secret: str | None = None) -> dict[str, 
     """One SSE event's JSON object, or BackendUnavailable naming the malformed data."""
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         doc = None
     if not isinstance(doc, dict):
         snippet = redact(data, secret)[:80]
@@ -222,29 +240,66 @@ def parse_json(backend: str, data: str, secret: str | None = None) -> dict[str, 
     return doc
 
 
-async def sse_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """Lines of a UTF-8 byte stream split on CRLF, CR or LF only, as the SSE format requires."""
+async def sse_lines(
+    chunks: AsyncIterable[bytes], backend: str, max_chars: int = MAX_SSE_LINE_CHARS
+) -> AsyncIterator[str]:
+    """Lines of a UTF-8 byte stream split on CRLF, CR or LF only, as the SSE format requires.
+
+    A leading byte-order mark is dropped. Linear time: only the new text of each chunk is split;
+    an unterminated line is kept as its parts and joined once it ends. A line longer than
+    `max_chars` characters raises BackendUnavailable naming `backend` (memory stays bounded).
+    """
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    buf = ""
+    parts: list[str] = []  # the unterminated line so far
+    size = 0
+    start, after_cr = True, False
     async for chunk in chunks:
-        text = buf + decoder.decode(chunk)
-        cut = len(text) - 1 if text.endswith("\r") else len(text)  # CR may start a CRLF
-        *lines, rest = _EOL.split(text[:cut])
-        buf = rest + text[cut:]
-        for line in lines:
-            yield line
-    text = buf + decoder.decode(b"", final=True)
-    for line in _EOL.split(text) if text else ():
+        text = decoder.decode(chunk)
+        if not text:
+            continue  # e.g. the first bytes of a multi-byte character
+        if start:
+            text, start = text.removeprefix("\ufeff"), False
+        if after_cr and text.startswith("\n"):
+            text = text[1:]  # the LF of a CRLF whose CR ended the previous chunk
+        after_cr = text.endswith("\r")
+        *ended, rest = _EOL.split(text)
+        if ended:
+            ended[0] = "".join((*parts, ended[0]))
+            parts, size = [], 0
+            for line in ended:
+                if len(line) > max_chars:
+                    raise _line_too_long(backend, max_chars)
+                yield line
+        if rest:
+            parts.append(rest)
+            size += len(rest)
+            if size > max_chars:
+                raise _line_too_long(backend, max_chars)
+    if start:  # nothing decoded yet: the stream is at most an incomplete character
+        parts = [decoder.decode(b"", final=True).removeprefix("\ufeff")]
+    else:
+        parts.append(decoder.decode(b"", final=True))
+    if line := "".join(parts):
         yield line
 
 
-async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str, str]]:
+def _line_too_long(backend: str, max_chars: int) -> BackendUnavailable:
+    return BackendUnavailable(
+        backend, f"malformed stream: an SSE line is longer than {max_chars} characters"
+    )
+
+
+async def sse_events(
+    lines: AsyncIterable[str], backend: str, max_chars: int = MAX_SSE_EVENT_CHARS
+) -> AsyncIterator[tuple[str, str]]:
     """(event, data) pairs from SSE lines; comments and unknown fields are skipped.
 
     The event name defaults to "message". Iteration ends after a `data: [DONE]` event (yielded as
     ("message", "[DONE]")); an event cut off by the end of the stream is dropped, per the spec.
+    An event whose data lines add up to more than `max_chars` characters raises
+    BackendUnavailable naming `backend`.
     """
-    event, data = "", []
+    event, data, size = "", [], 0
     async for line in lines:
         if not line:
             if data:
@@ -252,7 +307,7 @@ async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str, str]
                 yield event or "message", payload
                 if payload == "[DONE]":
                     return
-            event, data = "", []
+            event, data, size = "", [], 0
         elif not line.startswith(":"):
             name, _, value = line.partition(":")
             value = value.removeprefix(" ")
@@ -260,6 +315,10 @@ async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str, str]
                 event = value
             elif name == "data":
                 data.append(value)
+                size += len(value) + 1
+                if size > max_chars:
+                    reason = f"malformed stream: an SSE event is longer than {max_chars} characters"
+                    raise BackendUnavailable(backend, reason)
 
 
 @contextlib.asynccontextmanager
@@ -309,8 +368,8 @@ class EventStream:
         self.clock = clock
         self.secret = secret
         self._chunks = response.aiter_bytes()
-        self._lines = sse_lines(self._chunks)
-        self._events = sse_events(self._lines)
+        self._lines = sse_lines(self._chunks, clock.backend)
+        self._events = sse_events(self._lines, clock.backend)
 
     def __aiter__(self) -> EventStream:
         return self
@@ -327,7 +386,7 @@ class EventStream:
 
     async def drain(self, limit_s: float = 1.0) -> None:
         """Reads the rest of a completed stream (at most `limit_s` seconds), ignoring it."""
-        with contextlib.suppress(httpx.HTTPError, TimeoutError):
+        with contextlib.suppress(httpx.HTTPError, TimeoutError, BackendUnavailable):
             async with asyncio.timeout(min(limit_s, self.clock.remaining())):
                 async for _ in self._lines:
                     pass
