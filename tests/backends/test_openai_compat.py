@@ -313,3 +313,25 @@ async def test_scripts_apply_in_order_then_the_default(upstream, backend):
     assert (await fails(backend)).reason.startswith("HTTP 500")
     assert len(await collect(backend)) == 3
     assert len(await collect(backend)) == upstream.default.tokens + 1
+
+
+async def test_a_leading_bom_is_ignored(upstream, backend):
+    """A stream that starts with a byte-order mark (split across chunks) loses no token."""
+    upstream.script(Script(tokens=3, bom=True))
+    *deltas, finish = await collect(backend)
+    assert [d.text for d in deltas] == ["t0 ", "t1 ", "t2 "] and finish.completion_tokens == 3
+
+
+async def test_an_endless_line_fails_the_attempt(upstream, backend):
+    """An upstream sending a line that never ends fails after 1 MiB, naming the backend."""
+    upstream.script(Script(mode="flood", after=2))
+    error = await fails(backend)
+    assert error.reason == "malformed stream: an SSE line is longer than 1048576 characters"
+    assert await upstream.wait_until(lambda: upstream.active_streams == 0)
+
+
+async def test_deeply_nested_json_in_a_stream_is_malformed(upstream, backend):
+    """An event of JSON nested too deeply is a malformed stream, not an internal error."""
+    upstream.script(Script(mode="raw", raw=(b"data: " + b"[" * 50_000 + b"\n\n",)))
+    error = await fails(backend)
+    assert error.reason.startswith("malformed stream: event data is not a JSON object")
