@@ -2,7 +2,8 @@
 
 Messages: system messages are joined into the top-level `system` field; the rest become user and
 assistant turns, `tool` messages as user text, consecutive turns of one role merged (the API wants
-alternating roles). Temperature is clamped to Anthropic's range [0, 1].
+alternating roles; a turn's parts are joined once, so merging costs linear time). Temperature is
+clamped to Anthropic's range [0, 1].
 
 Stream events: `message_start` (usage.input_tokens, plus cache creation/read tokens: all of them
 are prompt tokens), `content_block_delta` with a `text_delta` (text), `message_delta` (cumulative
@@ -54,15 +55,16 @@ def map_stop_reason(reason: str) -> str:
 def to_anthropic(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
     """(system, messages) for the Messages API; see the module docstring for the mapping."""
     system = [m.content for m in messages if m.role == "system"]
-    turns: list[dict[str, str]] = []
+    merged: list[tuple[str, list[str]]] = []  # (role, parts), joined once: linear time
     for m in messages:
         if m.role == "system":
             continue
         role = "assistant" if m.role == "assistant" else "user"
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"] += "\n\n" + m.content
+        if merged and merged[-1][0] == role:
+            merged[-1][1].append(m.content)
         else:
-            turns.append({"role": role, "content": m.content})
+            merged.append((role, [m.content]))
+    turns = [{"role": role, "content": "\n\n".join(parts)} for role, parts in merged]
     return "\n\n".join(system), turns
 
 

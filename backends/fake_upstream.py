@@ -44,10 +44,10 @@ class Script:
     leaves; after `after` tokens, "stall" stops sending until the client leaves, "close" drops the
     connection, "malformed" sends an event of broken JSON and "error" an error event
     (`error_type`) and ends the stream, "flood" starts a `data:` line that never ends (64 KiB
-    chunks until the client leaves) and "raw" sends the frames of `raw` (one chunk each) and ends the
-    stream. `bom` starts the stream with a byte-order mark, its bytes
-    split across two chunks (OpenAI streams then leave out their optional head, so a `data:`
-    line comes right after it). `finish` is the OpenAI finish_reason (Anthropic: "stop" is
+    chunks until the client leaves) and "raw" sends the frames of `raw` (one chunk each) and
+    ends the stream. `bom` starts the stream with a byte-order mark, its bytes split across two
+    chunks (OpenAI streams then leave out their optional head, so a `data:` line follows it).
+    `finish` is the OpenAI finish_reason (Anthropic: "stop" is
     sent as end_turn, "length" as max_tokens, others as they are). `usage` False leaves usage out
     (OpenAI sends it only when asked by stream_options.include_usage).
     """
