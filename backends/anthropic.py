@@ -37,6 +37,7 @@ from backends.http_common import (
     parse_json,
     redact,
     status_error,
+    token_count,
     transport_error,
 )
 from router.config import AnthropicConfig
@@ -120,7 +121,7 @@ class AnthropicBackend(HttpBackend):
                         reason = field(doc, "delta").get("stop_reason")
                         finish = map_stop_reason(str(reason)) if reason else finish
                         output = field(doc, "usage").get("output_tokens")
-                        completion = output if isinstance(output, int) else completion
+                        completion = n if (n := token_count(output)) is not None else completion
                     elif kind == "message_stop":
                         stopped = True
                         await events.drain()
@@ -159,7 +160,7 @@ class AnthropicBackend(HttpBackend):
 def _prompt_tokens(message: dict[str, Any]) -> int | None:
     usage = field(message, "usage")
     fields = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    counts = [usage[f] for f in fields if isinstance(usage.get(f), int)]
+    counts = [n for f in fields if (n := token_count(usage.get(f))) is not None]
     return sum(counts) if counts else None
 
 

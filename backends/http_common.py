@@ -8,7 +8,9 @@ Error mapping (every failure names the backend; API keys never appear in a messa
   HTTP-date, at most a day; NaN, negative or garbage is ignored) when the upstream sent one.
 * what an upstream sends is bounded: an error body is read up to 16 KiB, an SSE line or the data
   of one SSE event up to 1 MiB (`MAX_SSE_LINE_CHARS`, `MAX_SSE_EVENT_CHARS`; beyond:
-  `BackendUnavailable` "malformed stream: ..."), JSON nested too deeply is malformed.
+  `BackendUnavailable` "malformed stream: ..."), JSON nested too deeply is malformed, and a
+  token count that is not a whole number in [0, `MAX_REPORTED_TOKENS`] is ignored (the backend
+  counts for itself).
 * 400, 413 and 422 mean the request itself is bad (too long, invalid field): another backend would
   most likely refuse it too, so they become `InvalidArgument("messages", ...)` for the client.
 * more requests at once than `max_concurrency` -> `ResourceExhausted`, at once, without I/O.
@@ -41,6 +43,7 @@ _EOL = re.compile(r"\r\n|\r|\n")  # SSE line ends; not str.splitlines, which als
 _BAD_REQUEST = frozenset({400, 413, 422})
 MAX_SSE_LINE_CHARS = 1 << 20  # an SSE line from an upstream, at most (1 MiB of ASCII)
 MAX_SSE_EVENT_CHARS = 1 << 20  # the data of one SSE event, at most
+MAX_REPORTED_TOKENS = 2 * 1_048_576  # twice the largest context window a config may declare
 
 
 def make_client(config: HttpBackendCommon) -> httpx.AsyncClient:
@@ -225,6 +228,19 @@ def field(doc: Any, name: str) -> dict[str, Any]:
     """`doc[name]` when both are JSON objects, else an empty dict (for tolerant parsing)."""
     value = doc.get(name) if isinstance(doc, dict) else None
     return value if isinstance(value, dict) else {}
+
+
+def token_count(value: Any, limit: int = MAX_REPORTED_TOKENS) -> int | None:
+    """A token count an upstream reported, or None unless a whole number in [0, `limit`].
+
+    Booleans, NaN, infinities, negative and absurdly large numbers are not counts; the caller
+    then counts for itself.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():  # also NaN and +-inf
+        return None
+    return int(value) if 0 <= value <= limit else None
 
 
 def parse_json(backend: str, data: str, secret: str | None = None) -> dict[str, Any]:

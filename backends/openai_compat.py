@@ -46,6 +46,7 @@ from backends.http_common import (
     parse_json,
     redact,
     status_error,
+    token_count,
     transport_error,
 )
 from router.config import OpenAIConfig
@@ -213,8 +214,7 @@ class OpenAICompatBackend(HttpBackend):
 
 
 def _count(usage: dict[str, Any] | None, name: str) -> int | None:
-    value = (usage or {}).get(name)
-    return int(value) if isinstance(value, int | float) and value >= 0 else None
+    return token_count((usage or {}).get(name))
 
 
 def _slot_metrics(doc: Any) -> dict[str, float]:

@@ -184,3 +184,11 @@ def test_merging_costs_linear_time():
     """8x the messages of one role cost about 8x the time to merge, not 64x."""
     small, large = _merge_time(512), _merge_time(4096)
     assert large / small < 48  # measured: about 12 linear (memory effects), 300 quadratic
+
+
+@pytest.mark.parametrize("bad", [-5, 10**15, float("inf"), 2.5, False])
+async def test_impossible_usage_counts_are_ignored(upstream, backend, bad):
+    """A negative, huge, infinite or fractional input count is replaced by the estimate."""
+    upstream.script(Script(tokens=4, prompt_tokens=bad))
+    *_, finish = await collect(backend)
+    assert finish == Finish(prompt_tokens_estimate(MESSAGES), 4, "stop")

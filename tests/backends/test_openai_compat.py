@@ -335,3 +335,11 @@ async def test_deeply_nested_json_in_a_stream_is_malformed(upstream, backend):
     upstream.script(Script(mode="raw", raw=(b"data: " + b"[" * 50_000 + b"\n\n",)))
     error = await fails(backend)
     assert error.reason.startswith("malformed stream: event data is not a JSON object")
+
+
+@pytest.mark.parametrize("bad", [-5, 10**15, float("inf"), float("nan"), 2.5, True])
+async def test_impossible_usage_counts_are_ignored(upstream, backend, bad):
+    """A negative, huge, infinite or fractional prompt count is replaced by the estimate."""
+    upstream.script(Script(tokens=3, prompt_tokens=bad))
+    *_, finish = await collect(backend)
+    assert finish == Finish(prompt_tokens_estimate(make_request().messages), 3, "stop")
