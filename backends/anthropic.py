@@ -33,6 +33,7 @@ from backends.http_common import (
     TokenClock,
     api_key,
     field,
+    get_bounded,
     open_stream,
     parse_json,
     redact,
@@ -143,10 +144,12 @@ class AnthropicBackend(HttpBackend):
         timeout = self.config.timeouts.connect_s
         try:
             async with asyncio.timeout(timeout * 2):
-                response = await self._http().get(
+                response = await get_bounded(
+                    self._http(),
                     f"{self.base_url}/v1/models",
-                    headers=self._headers(key),
-                    timeout=httpx.Timeout(timeout),
+                    self.name,
+                    self._headers(key),
+                    httpx.Timeout(timeout),
                 )
         except TimeoutError:
             raise BackendUnavailable(self.name, "probe timed out") from None

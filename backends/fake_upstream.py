@@ -9,9 +9,10 @@
 Each generation request (POST .../chat/completions: OpenAI chunks; POST /v1/messages: Anthropic
 events) takes the next queued `Script`, or `server.default` when the queue is empty. Token i is
 the text `f"t{i} "`. Other endpoints: GET /metrics (vLLM gauges from `waiting`, `running`,
-`kv_cache`; 404 when `serve_metrics` is False), /health (200, or 503 when `healthy` is False),
-/v1/models; anything else is 404. `await server.refuse()` stops listening and drops open
-connections (new ones are refused) until `await server.resume()`. Counters: `requests` (every
+`kv_cache`, then `metrics_padding` bytes of comment lines; 404 when `serve_metrics` is False),
+/health (200, or 503 when `healthy` is False), /v1/models; anything else is 404.
+`await server.refuse()` stops listening and drops open connections (new ones are refused)
+until `await server.resume()`. Counters: `requests` (every
 request received, parsed), `open_connections`, `connections_accepted`, `active_streams`.
 Plain asyncio streams; keep-alive connections; SSE bodies use chunked transfer encoding.
 """
@@ -91,6 +92,7 @@ class FakeUpstream:
         self.waiting, self.running, self.kv_cache = 0, 0, 0.0
         self.healthy = True
         self.serve_metrics = True  # False: /metrics answers 404
+        self.metrics_padding = 0  # bytes of comment lines appended to /metrics
         self.requests: list[Received] = []
         self.open_connections = 0
         self.connections_accepted = 0
@@ -188,7 +190,7 @@ class FakeUpstream:
                 f"vllm:num_requests_running{m} {float(self.running)}\n"
                 f"vllm:num_requests_waiting{m} {float(self.waiting)}\n"
                 f"vllm:gpu_cache_usage_perc{m} {self.kv_cache}\n"
-            )
+            ) + ("#" * 1023 + "\n") * (self.metrics_padding // 1024)
             await _send(writer, 200, text.encode())
         elif path == "/health":
             await _send(writer, 200 if self.healthy else 503, b"{}")

@@ -10,7 +10,7 @@ Error mapping (every failure names the backend; API keys never appear in a messa
   of one SSE event up to 1 MiB (`MAX_SSE_LINE_CHARS`, `MAX_SSE_EVENT_CHARS`; beyond:
   `BackendUnavailable` "malformed stream: ..."), JSON nested too deeply is malformed, and a
   token count that is not a whole number in [0, `MAX_REPORTED_TOKENS`] is ignored (the backend
-  counts for itself).
+  counts for itself). A probe reads at most 8 MiB of an answer (`MAX_PROBE_BYTES`).
 * 400, 413 and 422 mean the request itself is bad (too long, invalid field): another backend would
   most likely refuse it too, so they become `InvalidArgument("messages", ...)` for the client.
 * more requests at once than `max_concurrency` -> `ResourceExhausted`, at once, without I/O.
@@ -43,6 +43,8 @@ _EOL = re.compile(r"\r\n|\r|\n")  # SSE line ends; not str.splitlines, which als
 _BAD_REQUEST = frozenset({400, 413, 422})
 MAX_SSE_LINE_CHARS = 1 << 20  # an SSE line from an upstream, at most (1 MiB of ASCII)
 MAX_SSE_EVENT_CHARS = 1 << 20  # the data of one SSE event, at most
+MAX_PROBE_BYTES = 8 << 20  # the body of a probe's answer (vLLM /metrics, /slots, /models)
+_RECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 MAX_REPORTED_TOKENS = 2 * 1_048_576  # twice the largest context window a config may declare
 
 
@@ -335,6 +337,36 @@ async def sse_events(
                 if size > max_chars:
                     reason = f"malformed stream: an SSE event is longer than {max_chars} characters"
                     raise BackendUnavailable(backend, reason)
+
+
+async def get_bounded(
+    client: httpx.AsyncClient,
+    url: str,
+    backend: str,
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+    limit: int = MAX_PROBE_BYTES,
+) -> httpx.Response:
+    """GETs `url` with its body read in full, but never more than `limit` bytes of it.
+
+    A longer body raises BackendUnavailable naming `backend` (and the connection is dropped).
+    httpx errors are the caller's to map.
+    """
+    request = client.build_request("GET", url, headers=headers, timeout=timeout)
+    response = await client.send(request, stream=True)
+    try:
+        parts, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise BackendUnavailable(backend, f"answer of {url} is larger than {limit} bytes")
+            parts.append(chunk)
+    finally:
+        await response.aclose()
+    kept = [(k, v) for k, v in response.headers.items() if k.lower() not in _RECODED]
+    return httpx.Response(
+        response.status_code, headers=kept, content=b"".join(parts), request=request
+    )
 
 
 @contextlib.asynccontextmanager

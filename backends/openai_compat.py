@@ -42,6 +42,7 @@ from backends.http_common import (
     TokenClock,
     api_key,
     field,
+    get_bounded,
     open_stream,
     parse_json,
     redact,
@@ -199,8 +200,8 @@ class OpenAICompatBackend(HttpBackend):
         timeout = self.config.timeouts.connect_s
         try:
             async with asyncio.timeout(timeout * 2):
-                response = await self._http().get(
-                    url, headers=self._headers(key), timeout=httpx.Timeout(timeout)
+                response = await get_bounded(
+                    self._http(), url, self.name, self._headers(key), httpx.Timeout(timeout)
                 )
         except TimeoutError:
             raise BackendUnavailable(self.name, f"probe of {url} timed out") from None

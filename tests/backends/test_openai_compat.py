@@ -11,6 +11,7 @@ import pytest
 
 from backends.base import Finish, TextDelta
 from backends.fake_upstream import FakeUpstream, Script
+from backends.http_common import MAX_PROBE_BYTES
 from backends.openai_compat import OpenAICompatBackend
 from router.config import OpenAIConfig
 from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted
@@ -343,3 +344,18 @@ async def test_impossible_usage_counts_are_ignored(upstream, backend, bad):
     upstream.script(Script(tokens=3, prompt_tokens=bad))
     *_, finish = await collect(backend)
     assert finish == Finish(prompt_tokens_estimate(make_request().messages), 3, "stop")
+
+
+async def test_probe_reads_a_bounded_answer(upstream):
+    """A metrics page up to the limit is read; a larger one fails the probe, naming the backend."""
+    b = make_backend(upstream.base_url, metrics="vllm")
+    upstream.running, upstream.metrics_padding = 2, 1 << 20
+    await b.probe()
+    assert b.metrics["running"] == 2.0
+    upstream.metrics_padding = MAX_PROBE_BYTES + 4096
+    with pytest.raises(BackendUnavailable) as err:
+        await b.probe()
+    assert err.value.backend == "gpu" and f"is larger than {MAX_PROBE_BYTES} bytes" in str(
+        err.value
+    )
+    await b.aclose()
