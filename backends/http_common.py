@@ -1,4 +1,6 @@
-"""What the HTTP backends share: client, SSE parsing, API keys, token timeouts, limits, errors.
+"""What the HTTP backends share: client, event streams, API keys, token timeouts, limits, errors.
+
+(The SSE parsing itself is in backends/sse.py.)
 
 Error mapping (every failure names the backend; API keys never appear in a message):
 
@@ -7,8 +9,8 @@ Error mapping (every failure names the backend; API keys never appear in a messa
   router may retry elsewhere. 429 and 503 carry `retry_after_s` from `Retry-After` (seconds or an
   HTTP-date, at most a day; NaN, negative or garbage is ignored) when the upstream sent one.
 * what an upstream sends is bounded: an error body is read up to 16 KiB, an SSE line or the data
-  of one SSE event up to 1 MiB (`MAX_SSE_LINE_CHARS`, `MAX_SSE_EVENT_CHARS`; beyond:
-  `BackendUnavailable` "malformed stream: ..."), JSON nested too deeply is malformed, and a
+  of one SSE event up to 1 MiB (see backends/sse.py; beyond: `BackendUnavailable`
+  "malformed stream: ..."), JSON nested too deeply is malformed, and a
   token count that is not a whole number in [0, `MAX_REPORTED_TOKENS`] is ignored (the backend
   counts for itself). A probe reads at most 8 MiB of an answer (`MAX_PROBE_BYTES`).
 * 400, 413 and 422 mean the request itself is bad (too long, invalid field): another backend would
@@ -19,7 +21,6 @@ Error mapping (every failure names the backend; API keys never appear in a messa
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import datetime
 import email.utils
@@ -27,22 +28,19 @@ import errno
 import json
 import math
 import os
-import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 
+from backends.sse import sse_events, sse_lines
 from router.config import MAX_EJECTION_S, HttpBackendCommon, TimeoutsConfig
 from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted, RouterError
 
 SNIPPET_CHARS = 200
 _ERROR_BODY_BYTES = 16_384
-_EOL = re.compile(r"\r\n|\r|\n")  # SSE line ends; not str.splitlines, which also splits on U+2028
 _BAD_REQUEST = frozenset({400, 413, 422})
-MAX_SSE_LINE_CHARS = 1 << 20  # an SSE line from an upstream, at most (1 MiB of ASCII)
-MAX_SSE_EVENT_CHARS = 1 << 20  # the data of one SSE event, at most
 MAX_PROBE_BYTES = 8 << 20  # the body of a probe's answer (vLLM /metrics, /slots, /models)
 _RECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 MAX_REPORTED_TOKENS = 2 * 1_048_576  # twice the largest context window a config may declare
@@ -256,87 +254,6 @@ def parse_json(backend: str, data: str, secret: str | None = None) -> dict[str, 
         reason = f"malformed stream: event data is not a JSON object: {snippet!r}"
         raise BackendUnavailable(backend, reason)
     return doc
-
-
-async def sse_lines(
-    chunks: AsyncIterable[bytes], backend: str, max_chars: int = MAX_SSE_LINE_CHARS
-) -> AsyncIterator[str]:
-    """Lines of a UTF-8 byte stream split on CRLF, CR or LF only, as the SSE format requires.
-
-    A leading byte-order mark is dropped. Linear time: only the new text of each chunk is split;
-    an unterminated line is kept as its parts and joined once it ends. A line longer than
-    `max_chars` characters raises BackendUnavailable naming `backend` (memory stays bounded).
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    parts: list[str] = []  # the unterminated line so far
-    size = 0
-    start, after_cr = True, False
-    async for chunk in chunks:
-        text = decoder.decode(chunk)
-        if not text:
-            continue  # e.g. the first bytes of a multi-byte character
-        if start:
-            text, start = text.removeprefix("\ufeff"), False
-        if after_cr and text.startswith("\n"):
-            text = text[1:]  # the LF of a CRLF whose CR ended the previous chunk
-        after_cr = text.endswith("\r")
-        *ended, rest = _EOL.split(text)
-        if ended:
-            ended[0] = "".join((*parts, ended[0]))
-            parts, size = [], 0
-            for line in ended:
-                if len(line) > max_chars:
-                    raise _line_too_long(backend, max_chars)
-                yield line
-        if rest:
-            parts.append(rest)
-            size += len(rest)
-            if size > max_chars:
-                raise _line_too_long(backend, max_chars)
-    if start:  # nothing decoded yet: the stream is at most an incomplete character
-        parts = [decoder.decode(b"", final=True).removeprefix("\ufeff")]
-    else:
-        parts.append(decoder.decode(b"", final=True))
-    if line := "".join(parts):
-        yield line
-
-
-def _line_too_long(backend: str, max_chars: int) -> BackendUnavailable:
-    return BackendUnavailable(
-        backend, f"malformed stream: an SSE line is longer than {max_chars} characters"
-    )
-
-
-async def sse_events(
-    lines: AsyncIterable[str], backend: str, max_chars: int = MAX_SSE_EVENT_CHARS
-) -> AsyncIterator[tuple[str, str]]:
-    """(event, data) pairs from SSE lines; comments and unknown fields are skipped.
-
-    The event name defaults to "message". Iteration ends after a `data: [DONE]` event (yielded as
-    ("message", "[DONE]")); an event cut off by the end of the stream is dropped, per the spec.
-    An event whose data lines add up to more than `max_chars` characters raises
-    BackendUnavailable naming `backend`.
-    """
-    event, data, size = "", [], 0
-    async for line in lines:
-        if not line:
-            if data:
-                payload = "\n".join(data)
-                yield event or "message", payload
-                if payload == "[DONE]":
-                    return
-            event, data, size = "", [], 0
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-                size += len(value) + 1
-                if size > max_chars:
-                    reason = f"malformed stream: an SSE event is longer than {max_chars} characters"
-                    raise BackendUnavailable(backend, reason)
 
 
 async def get_bounded(

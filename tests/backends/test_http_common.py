@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from backends.http_common import body_snippet, parse_json, parse_retry_after, sse_events, sse_lines
+from backends.http_common import body_snippet, parse_json, parse_retry_after
 from backends.openai_compat import parse_vllm_metrics
+from backends.sse import sse_events, sse_lines
 from router.config import MAX_EJECTION_S
 from router.errors import BackendUnavailable
 
