@@ -43,7 +43,7 @@ from backends.http_common import (
 )
 from router.config import AnthropicConfig
 from router.errors import BackendUnavailable
-from router.estimates import prompt_tokens_estimate
+from router.estimates import completion_tokens_estimate, prompt_tokens_estimate
 from router.types import ChatMessage, Request
 
 _STOP = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop", "max_tokens": "length"}
@@ -116,7 +116,9 @@ class AnthropicBackend(HttpBackend):
                         text = delta.get("text") if delta.get("type") == "text_delta" else None
                         if isinstance(text, str) and text:
                             deltas += 1
-                            yield TextDelta(text)
+                            # Exact output_tokens come only at the end; a stream that ends
+                            # early is charged this estimate per delta.
+                            yield TextDelta(text, completion_tokens_estimate(text))
                             clock.tick()
                     elif kind == "message_delta":
                         reason = field(doc, "delta").get("stop_reason")

@@ -12,9 +12,18 @@ from router.types import ChatMessage, Request, Tier
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
-    """A piece of generated text."""
+    """A piece of generated text and the completion tokens it carries.
+
+    `tokens` lets the router charge a stream that ends early for what it produced: llama.cpp
+    counts exactly (tokens that decoded to no text yet ride on the next delta); an
+    OpenAI-compatible server sends one token per content chunk (vLLM, llama.cpp's server), so
+    each chunk is one; Anthropic's deltas carry several tokens and its exact count comes only at
+    the end, so each delta is estimated (router.estimates.completion_tokens_estimate). The final
+    Finish's counts replace these sums.
+    """
 
     text: str
+    tokens: int = 1
 
 
 @dataclass(frozen=True, slots=True)

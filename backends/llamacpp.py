@@ -106,7 +106,7 @@ class _Instance:
                     f"context window of {self.n_ctx}",
                 )
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            completion, finish = 0, "length"
+            completion, finish, unsent = 0, "length", 0
             for token in self.llm.generate(
                 tokens, temp=request.temperature, top_k=40, top_p=0.95, min_p=0.05, reset=True
             ):
@@ -117,16 +117,18 @@ class _Instance:
                     finish = "stop"
                     break
                 completion += 1
+                unsent += 1
                 if completion == 1:
                     prefill_ms = (time.perf_counter() - begun) * 1e3
                 text = decoder.decode(self.llm.detokenize([token], special=False))
                 if text:
-                    emit(TextDelta(text))
+                    emit(TextDelta(text, unsent))
+                    unsent = 0
                 if completion >= request.max_tokens:
                     break
             tail = decoder.decode(b"", final=True)
             if tail:
-                emit(TextDelta(tail))
+                emit(TextDelta(tail, unsent))
             emit(Finish(len(tokens), completion, finish, prefill_ms))
         except BaseException as exc:  # handed to the event loop, raised there
             emit(exc)

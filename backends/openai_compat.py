@@ -4,6 +4,8 @@ llama.cpp's llama-server, llama-cpp-python's server, OpenAI itself).
 Streams `POST {base_url}/chat/completions` with `stream_options.include_usage`; usage comes from
 the final usage chunk when the server sends one, else completion tokens are the content chunks and
 prompt tokens are estimated (llama-cpp-python's server, for one, ignores `stream_options`).
+Each content chunk counts as one completion token as it arrives (vLLM and llama.cpp's server send
+one token a chunk), so a stream that ends early is charged the chunks it delivered.
 
 Finish reasons: "stop", "eos", "tool_calls", "function_call" -> "stop"; "length" -> "length";
 anything else (e.g. "content_filter") is passed on as the server sent it. A stream must carry a

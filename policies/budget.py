@@ -1,9 +1,13 @@
 """budget: per-tenant spend limits per time window.
 
-    worst_cost(r, b) = prompt x input price + max_tokens x output price + fee
+    worst_cost(r, b) = prompt_bound x input price + max_tokens x output price + fee
     excluded when worst_cost(r, b) > limit - spent - held   (for every budget that applies)
     batch: sum of worst_cost over a tenant's placed requests <= what is left of its budget
-Admission holds worst_cost; the end of the stream settles the real cost; a failure releases it.
+`prompt_bound` is b's exact prompt count where it has a tokenizer, else an upper bound (UTF-8
+bytes + template allowance, router/estimates.py), so a hold always covers the real cost.
+Admission holds worst_cost; the end of the stream settles the real cost, a stream that ends early
+after its first token settles the prompt and the tokens produced so far; a failure or a cancel
+before the first token releases it.
 When budgets are why nothing is feasible, the request gets RESOURCE_EXHAUSTED naming the budget.
 Parameters:
     budgets ([]): list of {tenant, limit_usd, window}; tenant "*" gives every tenant its own
@@ -109,7 +113,9 @@ class Budget:
 
     @staticmethod
     def worst_cost(ctx: RequestContext, backend: BackendView) -> float:
-        return cost_usd(backend.config.price, ctx.prompt_tokens, ctx.request.max_tokens)
+        return cost_usd(
+            backend.config.price, ctx.prompt_bound_on(backend.name), ctx.request.max_tokens
+        )
 
     def filter(self, ctx: RequestContext, backend: BackendView) -> str | None:
         cost = self.worst_cost(ctx, backend)

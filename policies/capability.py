@@ -2,7 +2,8 @@
 
 Filter:
     excluded when the request names a model (or alias) the backend does not serve, when
-    prompt_tokens + max_tokens > context_window, or when the request needs a feature
+    prompt_tokens(b) + max_tokens > context_window (prompt_tokens(b): the backend's own
+    count where it has a tokenizer, else the typical estimate), or when the request needs a feature
     (streaming, tools, json_mode) the backend does not list.
 Parameters: none.
 """
@@ -23,10 +24,10 @@ class Capability:
         model = ctx.request.model
         if model and model not in backend.models:
             return f"does not serve model {model!r}"
-        need = ctx.prompt_tokens + ctx.request.max_tokens
-        if need > backend.config.context_window:
+        prompt = ctx.prompt_tokens_on(backend.name)
+        if prompt + ctx.request.max_tokens > backend.config.context_window:
             return (
-                f"prompt {ctx.prompt_tokens} + max_tokens {ctx.request.max_tokens} tokens exceeds "
+                f"prompt {prompt} + max_tokens {ctx.request.max_tokens} tokens exceeds "
                 f"context window {backend.config.context_window}"
             )
         missing = [f for f in ctx.request.features if f not in backend.config.features]

@@ -4,6 +4,8 @@
     sum of batch requests placed on b          <= free_slots(b)
     sum of (prompt + max_tokens) placed on b   <= tokens_per_minute(b) - tokens admitted in the
                                                   last 60 s
+`prompt` is the bound (b's exact count where it has a tokenizer, else an upper bound: UTF-8 bytes
++ template allowance, router/estimates.py), so a limit is never exceeded; slots are counts.
 Filter (resource): a backend with no free slot or no token allowance left is excluded.
 Admission records each request's prompt + max_tokens against the backend's minute window.
 Parameters:
@@ -88,7 +90,7 @@ class CapacityPolicy:
             slots = self.params.slots.get(backend.name, backend.limit)
             return f"all {slots} slots in use"
         left = self.tokens_left(backend)
-        need = ctx.prompt_tokens + ctx.request.max_tokens
+        need = ctx.prompt_bound_on(backend.name) + ctx.request.max_tokens
         if left is not None and need > left:
             return f"needs {need} tokens, {left} left of its tokens-per-minute limit"
         return None
@@ -102,7 +104,7 @@ class CapacityPolicy:
                 out.append(Capacity(b.name, free))
             if (left := self.tokens_left(b)) is not None:
                 weights = {
-                    (i, b.name): float(c.prompt_tokens + c.request.max_tokens)
+                    (i, b.name): float(c.prompt_bound_on(b.name) + c.request.max_tokens)
                     for i, c in enumerate(batch)
                 }
                 out.append(SideLimit(f"capacity: tokens per minute on {b.name}", weights, left))
@@ -111,7 +113,7 @@ class CapacityPolicy:
     def reserve(self, ctx: RequestContext, backend: BackendView) -> _Held | None:
         if backend.name not in self.params.tokens_per_minute:
             return None
-        self._window.add(backend.name, ctx.prompt_tokens + ctx.request.max_tokens)
+        self._window.add(backend.name, ctx.prompt_bound_on(backend.name) + ctx.request.max_tokens)
         return _Held()
 
 

@@ -2,9 +2,12 @@
 
     cost  = prompt_tokens x input_price + expected_output x output_price + per_request fee
     score = reference_usd / (reference_usd + cost)         (free = 1, cost = reference -> 0.5)
+    worst = prompt_bound x input_price + max_tokens x output_price + per_request fee
 
-Filter: a request with `max_cost_usd` excludes backends whose worst-case cost (max_tokens of
-output) exceeds it. Edge backends cost their configured per-token price (default 0).
+Filter: a request with `max_cost_usd` excludes backends whose worst-case cost exceeds it, so the
+real cost never does: `prompt_bound` is the backend's exact count where it has a tokenizer, else
+an upper bound (UTF-8 bytes + template allowance, router/estimates.py). The score uses the
+typical count (exact, else the estimate). Edge backends cost their per-token price (default 0).
 Parameters:
     reference_usd (0.001): the cost that scores 0.5.
     expected_output_ratio (1.0): expected output as a fraction of max_tokens, for the score
@@ -37,14 +40,16 @@ class Cost:
         cap = ctx.request.max_cost_usd
         if cap is None:
             return None
-        worst = cost_usd(backend.config.price, ctx.prompt_tokens, ctx.request.max_tokens)
+        worst = cost_usd(
+            backend.config.price, ctx.prompt_bound_on(backend.name), ctx.request.max_tokens
+        )
         if worst > cap:
             return f"worst-case cost ${worst:.6f} exceeds max_cost_usd ${cap:.6f}"
         return None
 
     def score(self, ctx: RequestContext, backend: BackendView) -> float:
         expected = round(ctx.output_tokens * self.params.expected_output_ratio)
-        cost = cost_usd(backend.config.price, ctx.prompt_tokens, expected)
+        cost = cost_usd(backend.config.price, ctx.prompt_tokens_on(backend.name), expected)
         ref = self.params.reference_usd
         return ref / (ref + cost)
 

@@ -8,6 +8,16 @@ applied.
 
     excluded when class not in protected and trust(b) != third_party
                   and free_slots(b) <= fraction x slots(b)
+
+Within a batch the same rule holds as a constraint the solver sees (the filter alone reads the
+pre-batch snapshot, so a burst could fill every slot): for each such limited trusted backend b,
+
+    unprotected requests of the batch placed on b <= allowed(b)
+    allowed(b) = max(0, free_slots(b) - floor(fraction x slots(b)))
+
+which is how many of them would pass the filter arriving one by one. The SideLimit is soft: it
+does not bind a request whose feasible backends are all limited ones (router/placement.py),
+as the filter is not applied to a request with nowhere else to go.
 Parameters:
     fraction (0.25): the share of each limited trusted backend's slots kept.
     protected ([CONFIDENTIAL, RESTRICTED]): the classes the room is kept for.
@@ -16,13 +26,14 @@ Backends without a slot limit are never filtered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import Field, field_validator
 
 from policies.params import Params, parse
-from router.framework import BackendView, RequestContext
+from router.framework import BackendView, Constraint, RequestContext, SideLimit
 from router.types import Privacy
 
 
@@ -49,17 +60,46 @@ class Headroom:
         self.protected = frozenset(Privacy[c] for c in params.protected)
 
     def filter(self, ctx: RequestContext, backend: BackendView) -> str | None:
-        if ctx.privacy in self.protected or backend.config.effective_trust == "third_party":
-            return None
-        if not backend.limit:
+        """Why an unprotected request may not take one of the last slots of `backend`, or None."""
+        if ctx.privacy in self.protected or not self._keeps_room(backend):
             return None
         free = backend.limit - backend.in_flight
         if free <= self.fraction * backend.limit:
-            return (
-                f"{free} of {backend.limit} slots left, kept for "
-                f"{'/'.join(sorted(p.name for p in self.protected))} requests"
-            )
+            return f"{free} of {backend.limit} slots left, kept for {self._for} requests"
         return None
+
+    def constraints(
+        self, batch: Sequence[RequestContext], backends: Sequence[BackendView]
+    ) -> list[Constraint]:
+        """A soft SideLimit per limited trusted backend on which the batch's unprotected
+        requests could take more than `allowed` slots."""
+        flexible = [i for i, ctx in enumerate(batch) if ctx.privacy not in self.protected]
+        out: list[Constraint] = []
+        for b in backends:
+            if not flexible or not self._keeps_room(b):
+                continue
+            allowed = self.allowed(b)
+            if allowed < len(flexible):  # otherwise it cannot bind
+                name = (
+                    f"headroom on {b.name}: {allowed} of its {b.limit - b.in_flight} free slots "
+                    f"for other requests, the rest kept for {self._for} requests"
+                )
+                weights = {(i, b.name): 1.0 for i in flexible}
+                out.append(SideLimit(name, weights, float(allowed), soft=True))
+        return out
+
+    def allowed(self, backend: BackendView) -> int:
+        """How many unprotected requests may still take a slot on `backend`: those that would
+        pass the filter arriving one by one (free slots left > fraction x slots)."""
+        free = backend.limit - backend.in_flight
+        return max(0, free - math.floor(self.fraction * backend.limit))
+
+    def _keeps_room(self, backend: BackendView) -> bool:
+        return bool(backend.limit) and backend.config.effective_trust != "third_party"
+
+    @property
+    def _for(self) -> str:
+        return "/".join(sorted(p.name for p in self.protected))
 
 
 def create(name: str, parameters: Mapping[str, Any]) -> Headroom:

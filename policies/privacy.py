@@ -1,11 +1,15 @@
 """privacy: keeps each request on backends trusted, and located, for its data-sensitivity class.
 
+A guard (`binding = True`): its prepare and filter run for every request, under every profile,
+whether or not the profile lists it, so no profile and no client can opt out of them.
+
 Prepare:
-    a request with an explicit class keeps it (nothing is scanned; detected = ()). An
-    UNSPECIFIED request has every message's content scanned by the enabled detectors, and
-        privacy = max(unspecified_class, ctx.privacy, class of each detector that fired)
-    so detection only ever raises the class (ctx.privacy keeps what an earlier preparer
-    decided); `detected` names the detectors that fired.
+    every request has every message's content scanned by the enabled detectors, whatever class
+    it claims, and
+        privacy = max(claimed, ctx.privacy, class of each detector that fired)
+    where claimed is the request's class, or unspecified_class for an UNSPECIFIED one. So a
+    client may raise its class but never lower it below what its content calls for, and
+    ctx.privacy keeps what an earlier preparer decided; `detected` names the detectors that fired.
 Filter (on the effective class, ctx.privacy; UNSPECIFIED there counts as unspecified_class):
     excluded when backend.config.effective_trust is not in trust[class], or when regions[class]
     is set and backend.config.region is not in it. A RESTRICTED request never reaches a
@@ -21,8 +25,13 @@ Parameters (all optional; class names PUBLIC, INTERNAL, CONFIDENTIAL, RESTRICTED
     detectors: {built-in detector: class it raises to, or null/false to turn it off}. Defaults:
         email CONFIDENTIAL, phone CONFIDENTIAL, card RESTRICTED, iban RESTRICTED,
         secret RESTRICTED, national_id RESTRICTED (policies/detectors.py says what each finds).
-    patterns: [{name, regex, class}] custom detectors (Python regex syntax, run on every
-        UNSPECIFIED request: keep them simple), checked after the built-ins.
+    patterns: [{name, regex, class}] custom detectors, run on every request, checked after the built-ins. RE2 syntax
+        (linear-time matching, ASCII \\d \\w \\b): a regex with a look-around or a back-reference
+        is refused, naming the pattern and why.
+    max_scan_chars: the most characters of a request scanned (2,000,000; the messages joined
+        by blank lines), so that scan time has a hard bound. A longer request has its first
+        max_scan_chars characters scanned and is also raised to scan_limit_class (RESTRICTED),
+        with `scan_limit` among the detected: what was not scanned is never taken as clean.
 
 Example:
     policies:
@@ -39,14 +48,15 @@ Example:
             email: INTERNAL
           patterns:
             - {name: employee_id, regex: 'EMP-\\d{6}', class: CONFIDENTIAL}
+          max_scan_chars: 1000000
+          scan_limit_class: CONFIDENTIAL
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import (
@@ -58,7 +68,7 @@ from pydantic import (
     field_validator,
 )
 
-from policies.detectors import DETECTORS, Detector, detect
+from policies.detectors import DETECTORS, Detector, compile_linear, detect
 from policies.params import Params
 from router.config import Trust
 from router.framework import BackendView, RequestContext
@@ -80,6 +90,9 @@ DEFAULT_DETECTORS: dict[str, Privacy] = {
     "secret": Privacy.RESTRICTED,
     "national_id": Privacy.RESTRICTED,
 }
+# A request longer than max_scan_chars is scanned up to it and "detected" as this.
+SCAN_LIMIT = "scan_limit"
+DEFAULT_MAX_SCAN_CHARS = 2_000_000
 
 
 def third_party_forbidden(privacy: Privacy, backend: BackendView) -> bool:
@@ -88,7 +101,11 @@ def third_party_forbidden(privacy: Privacy, backend: BackendView) -> bool:
 
 
 class PrivacyPolicy:
-    """Raises the class of UNSPECIFIED requests from their content; filters by trust and region."""
+    """Raises the class of every request from its content; filters by trust and region.
+
+    A guard: it binds every request, whatever the profile (router/framework.py)."""
+
+    binding = True
 
     def __init__(
         self,
@@ -97,6 +114,8 @@ class PrivacyPolicy:
         regions: Mapping[Privacy, Sequence[str]] | None = None,
         unspecified_class: Privacy = Privacy.INTERNAL,
         detectors: Sequence[tuple[Detector, Privacy]] = (),
+        max_scan_chars: int = DEFAULT_MAX_SCAN_CHARS,
+        scan_limit_class: Privacy = Privacy.RESTRICTED,
     ) -> None:
         self.name = name
         allowed = {**DEFAULT_TRUST, **(trust or {})}
@@ -109,16 +128,28 @@ class PrivacyPolicy:
         self.unspecified_class = unspecified_class
         self.detectors = tuple(d for d, _ in detectors)
         self.raises_to = {d.name: c for d, c in detectors}
+        self.max_scan_chars = max_scan_chars
+        self.raises_to[SCAN_LIMIT] = scan_limit_class
 
     def prepare(self, ctx: RequestContext) -> RequestContext:
-        """Keeps an explicit class; otherwise the class the detected content calls for."""
-        if ctx.request.privacy != Privacy.UNSPECIFIED:
-            return dataclasses.replace(ctx, privacy=ctx.request.privacy, detected=())
-        found = detect((m.content for m in ctx.request.messages), self.detectors)
-        # Never below what an earlier preparer decided, so that such policies compose.
-        privacy = max([self.unspecified_class, ctx.privacy, *(self.raises_to[n] for n in found)])
+        """The higher of the claimed class and the one the detected content calls for."""
+        found = self.scan(m.content for m in ctx.request.messages)
+        # Never below the claim, nor below what an earlier preparer decided (policies compose).
+        privacy = max([self._claimed(ctx), ctx.privacy, *(self.raises_to[n] for n in found)])
         detected = (*ctx.detected, *(n for n in found if n not in ctx.detected))
         return dataclasses.replace(ctx, privacy=privacy, detected=detected)
+
+    def _claimed(self, ctx: RequestContext) -> Privacy:
+        """The request's own class; unspecified_class for an UNSPECIFIED one."""
+        claimed = ctx.request.privacy
+        return self.unspecified_class if claimed == Privacy.UNSPECIFIED else claimed
+
+    def scan(self, texts: Iterable[str]) -> list[str]:
+        """The detectors that fire on the first max_scan_chars characters of `texts` (joined as
+        detect() joins them), and SCAN_LIMIT when there are more: the scan time is bounded."""
+        text = "\n\n".join(texts)
+        found = detect([text[: self.max_scan_chars]], self.detectors)
+        return [*found, SCAN_LIMIT] if len(text) > self.max_scan_chars else found
 
     def filter(self, ctx: RequestContext, backend: BackendView) -> str | None:
         """Why `backend` may not serve this class of request, or None."""
@@ -143,7 +174,7 @@ class PrivacyPolicy:
         raised_by = [
             n
             for n in ctx.detected
-            if self.raises_to.get(n) == privacy and privacy > self.unspecified_class
+            if self.raises_to.get(n) == privacy and privacy > self._claimed(ctx)
         ]
         detected = f" (detected: {', '.join(raised_by)})" if raised_by else ""
         return f"{privacy.name} request{detected}"
@@ -192,8 +223,8 @@ class PatternParams(Params):
     @classmethod
     def _compiles(cls, regex: str, info: ValidationInfo) -> str:
         try:
-            re.compile(regex)
-        except re.error as exc:
+            compile_linear(regex)
+        except ValueError as exc:
             name = info.data.get("name", "?")
             raise ValueError(f"pattern {name!r}: invalid regex {regex!r}: {exc}") from None
         return regex
@@ -207,6 +238,8 @@ class PrivacyParams(Params):
     unspecified_class: ClassName = Privacy.INTERNAL
     detectors: dict[DetectorName, DetectorClass] = Field(default_factory=dict)
     patterns: list[PatternParams] = Field(default_factory=list)
+    max_scan_chars: int = Field(DEFAULT_MAX_SCAN_CHARS, ge=1)
+    scan_limit_class: ClassName = Privacy.RESTRICTED
 
     @field_validator("trust", "regions", mode="before")
     @classmethod
@@ -246,7 +279,7 @@ class PrivacyParams(Params):
     @field_validator("patterns")
     @classmethod
     def _unique_names(cls, patterns: list[PatternParams]) -> list[PatternParams]:
-        seen = set(DETECTORS)
+        seen = {*DETECTORS, SCAN_LIMIT}
         for i, pattern in enumerate(patterns):
             if pattern.name in seen:
                 raise ValueError(f"pattern {i} is named {pattern.name!r}, a name already taken")
@@ -286,4 +319,6 @@ def create(name: str, parameters: Mapping[str, Any]) -> PrivacyPolicy:
         regions=params.regions,
         unspecified_class=params.unspecified_class,
         detectors=detectors,
+        max_scan_chars=params.max_scan_chars,
+        scan_limit_class=params.scan_limit_class,
     )

@@ -8,6 +8,11 @@ trading latency for larger joint placements; `max_batch` bounds a batch.
 
 Admission (budget and rate reservations, in-flight counts) happens right after the solve and
 before the next batch is planned, so a placement never sees a stale view of its predecessors.
+
+Every admission is handed to its caller or released (`release()` on the admitted object),
+whatever the interleaving: a caller cancelled in the very loop turn its result is set would
+otherwise never see it. Every entry of a batch gets a result or an error: an admit function that
+raises something other than a RouterError fails only its own entry, with INTERNAL and no detail.
 """
 
 from __future__ import annotations
@@ -19,13 +24,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from router import placement, solver
-from router.errors import RouterError
+from router.errors import RequestFailed, RouterError
 from router.framework import BackendView, RequestContext
 from router.scheduler import Scheduler
 from router.types import Decision
 
-Admit = Callable[[RequestContext, Decision], Any]
+Admit = Callable[[RequestContext, Decision], Any]  # returns None or an object with release()
+
+log = structlog.get_logger("tokenrouter")
+
+
+def _release(admission: Any) -> None:
+    """Gives back an admission nobody will use."""
+    if admission is not None:
+        admission.release()
 
 
 @dataclass(slots=True)
@@ -68,7 +83,14 @@ class Batcher:
             # A task's first step runs on the loop's next turn: whatever arrives before then
             # (the rest of a burst) joins this batch.
             self._drainer = asyncio.ensure_future(self._drain())  # held: tasks are weakly kept
-        return await entry.future
+        try:
+            return await entry.future
+        except BaseException:
+            # Cancelled in the turn the result was set: the admission is ours to give back.
+            future = entry.future
+            if future.done() and not future.cancelled() and future.exception() is None:
+                _release(future.result()[1])
+            raise
 
     async def solve_group(self, batch: Sequence[RequestContext]) -> list[Decision | RouterError]:
         """Places a group jointly, as RouteBatch asks; nothing is admitted."""
@@ -109,15 +131,31 @@ class Batcher:
                 if not e.future.done():
                     e.future.set_exception(exc)
             return
-        for e, result in zip(entries, results, strict=True):
-            if e.future.done():  # the caller went away while we solved
-                continue
-            if isinstance(result, RouterError):
-                e.future.set_exception(result)
-                continue
-            try:
-                admission = self._admit(e.ctx, result) if e.admit else None
-            except RouterError as exc:
-                e.future.set_exception(exc)
-                continue
-            e.future.set_result((result, admission))
+        try:
+            for e, result in zip(entries, results, strict=True):
+                self._hand_over(e, result)
+        finally:  # whatever went wrong above, no caller waits forever
+            for e in entries:
+                if not e.future.done():
+                    e.future.set_exception(RequestFailed("INTERNAL", "internal error at placement"))
+
+    def _hand_over(self, e: _Entry, result: Decision | RouterError) -> None:
+        """Admits one placed entry and hands it its result, or gives the admission back."""
+        if e.future.done():  # the caller went away while we solved
+            return
+        if isinstance(result, RouterError):
+            e.future.set_exception(result)
+            return
+        try:
+            admission = self._admit(e.ctx, result) if e.admit else None
+        except RouterError as exc:
+            e.future.set_exception(exc)
+            return
+        except Exception:  # a plugin bug fails this request only, without its details
+            log.exception("admission failed", request_id=e.ctx.request.request_id)
+            e.future.set_exception(RequestFailed("INTERNAL", "internal error at admission"))
+            return
+        if e.future.done():  # the admit function itself cancelled the caller
+            _release(admission)
+            return
+        e.future.set_result((result, admission))

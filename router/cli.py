@@ -158,6 +158,8 @@ def _policy(args: argparse.Namespace) -> int:
             failed = True
         else:
             print(f"{path}: valid (version {result.version})")
+            for note in result.notes:
+                print(note)
     return 1 if failed else 0
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -12,9 +14,9 @@ from typing import Any
 import structlog
 
 from backends import create_backend
-from backends.base import Backend, Finish, TextDelta
+from backends.base import Backend, TextDelta
 from policies.capacity import TokenWindow
-from router import estimates
+from router.attempt import Attempt
 from router.budgets import MemoryBudgetStore
 from router.config import LoadedConfig
 from router.errors import (
@@ -47,6 +49,7 @@ class Router:
         self._reload_lock = asyncio.Lock()
         self._prober: asyncio.Task[None] | None = None
         self._draining: set[asyncio.Task[None]] = set()
+        self._versions: weakref.WeakSet[Runtime] = weakref.WeakSet()  # every live Runtime
         self.request_log: RequestLog | None = None
 
     @classmethod
@@ -106,7 +109,9 @@ class Router:
         health = HealthTracker(backends, loaded.config.health)
         if old is not None:
             health.inherit(old.health, keep)
-        return Runtime(loaded, scheduler, backends, stats, health)
+        runtime = Runtime(loaded, scheduler, backends, stats, health)
+        self._versions.add(runtime)
+        return runtime
 
     async def reload(self, loaded: LoadedConfig) -> Runtime:
         """Builds the new version, then swaps atomically; in-flight requests finish on theirs.
@@ -135,8 +140,11 @@ class Router:
             return new
 
     async def _drain(self, backend: Backend) -> None:
-        """Closes a backend removed by a reload once its admitted requests are done."""
-        while backend.admitted:
+        """Closes a backend removed by a reload once nothing can use it any more: no request is
+        admitted to it, and none is running on a version that has it (it could place there)."""
+        while backend.admitted or any(
+            rt.active and rt.backends.get(backend.name) is backend for rt in list(self._versions)
+        ):
             await asyncio.sleep(0.05)
         await backend.aclose()
 
@@ -175,8 +183,8 @@ class Router:
         """The decision only."""
         started = time.perf_counter()
         try:
-            rt = self.runtime
-            decision, _ = await rt.batcher.place(await rt.context(request), admit=False)
+            with self.runtime.in_use() as rt:
+                decision, _ = await rt.batcher.place(await rt.context(request), admit=False)
         except RouterError as exc:
             self._log("route", request, started, error=exc)
             raise
@@ -201,10 +209,21 @@ class Router:
         the request is placed again without it (privacy and budgets still binding) and a new
         decision is yielded, up to `fallback.max_attempts` backends within the deadline. After
         the first token a failure ends the stream with UNAVAILABLE: never a silent truncation.
+
+        Every admission is settled or released exactly once: a finished stream settles its usage;
+        one that ends after its first token (failure, cancel, deadline) settles the prompt and the
+        tokens produced so far; one that ends before releases everything.
         """
+        with self.runtime.in_use() as rt:
+            async with contextlib.aclosing(self._generate(rt, request)) as events:
+                async for event in events:
+                    yield event
+
+    async def _generate(
+        self, rt: Runtime, request: Request
+    ) -> AsyncIterator[Decision | TextDelta | Usage]:
         started = time.perf_counter()
         usage = Usage()
-        rt = self.runtime
         ctx = None
         try:
             ctx = await rt.context(request)
@@ -222,14 +241,14 @@ class Router:
                     ) from None
                 usage.backend = decision.backend
                 usage.backends_tried.append(decision.backend)
-                usage.prompt_tokens = decision.prompt_tokens
+                run = Attempt(rt, decision, request, started, usage)
                 try:  # from here on, every way out settles or releases the admission
                     yield decision
-                    async for event in self._stream(rt, decision, request, started, usage):
+                    async for event in run.stream():
                         yield event
                 except (BackendUnavailable, ResourceExhausted) as exc:
-                    admission.release()
-                    last = self._backend_failed(rt, decision.backend, exc, usage)
+                    self._end(run, admission, "error")
+                    last = self._backend_failed(rt, decision.backend, exc, run.streaming)
                     left = request.time_left()
                     if left is not None and left <= 0:
                         raise
@@ -243,7 +262,7 @@ class Router:
                     ctx = replace(ctx, excluded={**ctx.excluded, decision.backend: str(exc)})
                     continue
                 except BaseException:
-                    admission.release()
+                    self._end(run, admission, "cancelled")
                     raise
                 admission.settle(usage)
                 rt.health.success(decision.backend)
@@ -251,53 +270,32 @@ class Router:
             else:
                 raise RequestFailed(last.code, f"{last} (tried {', '.join(usage.backends_tried)})")
         except BaseException as exc:
-            usage.total_ms = (time.perf_counter() - started) * 1e3
+            if not usage.total_ms:
+                usage.total_ms = (time.perf_counter() - started) * 1e3
             self._log("generate", request, started, usage=usage, error=exc, ctx=ctx)
             raise
         self._log("generate", request, started, usage=usage, ctx=ctx)
 
     @staticmethod
-    def _backend_failed(rt: Runtime, backend: str, exc: RouterError, usage: Usage) -> RouterError:
+    def _end(run: Attempt, admission: Any, reason: str) -> None:
+        """Ends an attempt that did not finish normally: charges what it produced once its first
+        token went out (or all of it, if its usage was complete), else gives everything back."""
+        if run.streaming or run.finished:
+            run.end_early(reason)
+            admission.settle(run.usage)
+        else:
+            admission.release()
+
+    @staticmethod
+    def _backend_failed(rt: Runtime, backend: str, exc: RouterError, streamed: bool) -> RouterError:
         """Records the failure; re-raises it when tokens were already streamed."""
         if isinstance(exc, BackendUnavailable):
             rt.health.failure(backend, exc.reason, exc.retry_after_s)
-        if usage.completion_tokens or usage.ttft_ms:
+        if streamed:
             raise RequestFailed(
                 "UNAVAILABLE", f"{exc} after the stream had started; the output is incomplete"
             ) from exc
         return exc
-
-    @staticmethod
-    async def _stream(
-        rt: Runtime, decision: Decision, request: Request, started: float, usage: Usage
-    ) -> AsyncIterator[TextDelta | Usage]:
-        backend = rt.backends[decision.backend]
-        first_token_at = 0.0
-        async for event in backend.generate(request):
-            if isinstance(event, TextDelta):
-                if not first_token_at:
-                    first_token_at = time.perf_counter()
-                    usage.ttft_ms = (first_token_at - started) * 1e3
-                yield event
-            elif isinstance(event, Finish):
-                now = time.perf_counter()
-                usage.prompt_tokens = event.prompt_tokens
-                usage.completion_tokens = event.completion_tokens
-                usage.finish_reason = event.finish_reason
-                usage.cost_usd = estimates.cost_usd(
-                    backend.config.price, event.prompt_tokens, event.completion_tokens
-                )
-                usage.total_ms = (now - started) * 1e3
-                decode_s = now - first_token_at if first_token_at else 0.0
-                rt.stats[backend.name].observe(
-                    event.prompt_tokens,
-                    usage.ttft_ms,
-                    event.completion_tokens,
-                    decode_s,
-                    usage.total_ms,
-                    event.prefill_ms,
-                )
-                yield usage
 
     def _log(
         self,

@@ -1,4 +1,14 @@
-"""Cost and latency estimates shared by the scheduler and the policies (formulas in policies/)."""
+"""Cost, latency and prompt-size estimates shared by the scheduler and the policies.
+
+Two prompt sizes for a backend that cannot count tokens itself (docs/policies.md):
+
+    typical(r) = ASCII chars // 4 + other chars + 4 per message          (scores, latency)
+    bound(r)   = UTF-8 bytes of roles and contents + 8 per message + 8   (hard caps)
+
+The bound holds for every byte-level BPE or SentencePiece-with-byte-fallback tokenizer, since each
+of their tokens covers at least one byte of text, as long as the server's chat template adds at
+most 8 tokens a message and 8 more (role markers and the reply header). Both cost linear time.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +33,7 @@ def cost_usd(price: PriceConfig, prompt_tokens: int, completion_tokens: int) -> 
 
 def estimate_ttft_ms(ctx: RequestContext, backend: BackendView) -> float:
     """Queue wait + prefill time + network round trip, in milliseconds."""
-    prefill_ms = ctx.prompt_tokens / backend.prefill_tokens_per_s * 1e3
+    prefill_ms = ctx.prompt_tokens_on(backend.name) / backend.prefill_tokens_per_s * 1e3
     return queue_wait_ms(backend) + prefill_ms + backend.config.performance.rtt_ms
 
 
@@ -57,6 +67,30 @@ def queue_wait_ms(backend: BackendView) -> float:
     return ahead / backend.capacity * request_ms
 
 
+TYPICAL_TOKENS_PER_MESSAGE = 4
+BOUND_TOKENS_PER_MESSAGE = 8
+BOUND_TOKENS_FIXED = 8
+
+
 def prompt_tokens_estimate(messages: Sequence[ChatMessage]) -> int:
-    """About 4 characters a token, plus a few tokens of template per message."""
-    return sum(len(m.content) for m in messages) // 4 + 4 * len(messages)
+    """A typical count: ASCII text 4 characters a token, any other character a token of its own
+    (CJK, emoji), plus a few tokens of template per message."""
+    ascii_chars = other_chars = 0
+    for m in messages:
+        n = len(m.content.encode("ascii", "ignore"))  # C speed, linear
+        ascii_chars += n
+        other_chars += len(m.content) - n
+    return ascii_chars // 4 + other_chars + TYPICAL_TOKENS_PER_MESSAGE * len(messages)
+
+
+def completion_tokens_estimate(text: str) -> int:
+    """Tokens in a piece of generated text whose count the backend does not say: at least one,
+    else the typical rate (ASCII 4 characters a token, any other character one)."""
+    n = len(text.encode("ascii", "ignore"))
+    return max(1, n // 4 + len(text) - n)
+
+
+def prompt_tokens_bound(messages: Sequence[ChatMessage]) -> int:
+    """An upper bound on the prompt's tokens for any byte-level tokenizer (module docstring)."""
+    text_bytes = sum(len(m.role.encode()) + len(m.content.encode()) for m in messages)
+    return text_bytes + BOUND_TOKENS_PER_MESSAGE * len(messages) + BOUND_TOKENS_FIXED

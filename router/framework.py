@@ -5,6 +5,10 @@
 - score: rates each remaining backend in [0, 1] (1 = best);
 - constraints: coupling limits across a batch (capacity, budget), returned as data for the solver.
 
+A policy with `binding = True` (a guard, e.g. privacy) binds every request whatever the profile:
+the scheduler runs its prepare and filter for every request, before the profile's own steps,
+whether or not the profile lists it (once, if it does). Its other contracts apply where listed.
+
 Policies are pure: they read a `RequestContext` (computed once per request) and `BackendView`
 snapshots (refreshed in the background), and never do I/O on the request path.
 """
@@ -21,7 +25,14 @@ from router.types import Privacy, Request, Tier, Usage
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    """What every policy needs about one request, computed once."""
+    """What every policy needs about one request, computed once.
+
+    Prompt sizes per backend: `prompt_tokens_on(b)` is exact where b has a tokenizer, else a
+    typical estimate (for scores and latency); `prompt_bound_on(b)` is exact or an upper bound
+    (for hard caps: max_cost_usd, budget holds, token windows). `prompt_tokens` is the request's
+    overall count (exact from the first backend that can count, else the typical estimate), and
+    both fall back to it for a backend not in the maps.
+    """
 
     request: Request
     prompt_tokens: int
@@ -29,6 +40,16 @@ class RequestContext:
     detected: tuple[str, ...] = ()  # names of the sensitive-content detectors that fired
     expected_output_tokens: int = 0  # completion tokens expected (default: max_tokens)
     excluded: Mapping[str, str] = field(default_factory=dict)  # backends that failed it, why
+    backend_prompt_tokens: Mapping[str, int] = field(default_factory=dict)  # exact or typical
+    backend_prompt_bounds: Mapping[str, int] = field(default_factory=dict)  # exact or upper bound
+
+    def prompt_tokens_on(self, backend: str) -> int:
+        """Prompt tokens on `backend`: exact when it can count them, else a typical estimate."""
+        return self.backend_prompt_tokens.get(backend, self.prompt_tokens)
+
+    def prompt_bound_on(self, backend: str) -> int:
+        """Prompt tokens on `backend` at most: exact when it can count them, else an upper bound."""
+        return self.backend_prompt_bounds.get(backend, self.prompt_tokens)
 
     @property
     def output_tokens(self) -> int:
@@ -68,6 +89,12 @@ class BackendView:
     @property
     def models(self) -> tuple[str, ...]:
         return (self.config.model, *self.config.aliases)
+
+
+def binds_every_request(policy: object) -> bool:
+    """Whether `policy` is a guard (`binding = True`): its prepare and filter run for every
+    request, whatever the profile."""
+    return bool(getattr(policy, "binding", False))
 
 
 @runtime_checkable
@@ -134,11 +161,17 @@ class Capacity:
 
 @dataclass(frozen=True, slots=True)
 class SideLimit:
-    """sum of `weights[(request index, backend)]` over the placements made must be <= `limit`."""
+    """sum of `weights[(request index, backend)]` over the placements made must be <= `limit`.
+
+    `soft`: like a soft filter, the limit does not bind a request that has nowhere else to go,
+    i.e. whose feasible backends are all named by the policy's soft limits (its weights there
+    are dropped).
+    """
 
     name: str  # what is limited, e.g. "budget tenant=acme/day"
     weights: Mapping[tuple[int, str], float] = field(default_factory=dict)
     limit: float = 0.0
+    soft: bool = False
 
 
 Constraint = Capacity | SideLimit

@@ -4,6 +4,9 @@
 read in-memory state); the solver places them (in a worker thread, unless nothing couples the
 requests: then the 'single' tier runs inline); `decide()` turns the solution into a Decision or
 an error per request.
+
+A soft SideLimit (e.g. headroom's) does not bind a request whose feasible backends are all named
+by its policy's soft limits: like a soft filter, it never leaves a request with nowhere to go.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from dataclasses import dataclass
 
 from router import solver
 from router.errors import NoFeasibleBackend, RouterError
-from router.framework import BackendView, Capacity, Constrainer, RequestContext, SideLimit
+from router.framework import (
+    BackendView,
+    Capacity,
+    Constrainer,
+    Constraint,
+    RequestContext,
+    SideLimit,
+)
 from router.scheduler import Scheduler
 from router.types import Candidate, Decision
 
@@ -41,7 +51,9 @@ def plan(
     side_policies: list[str] = []
     for name, members in _constrainers(scheduler, batch).items():
         policy = scheduler.policies[name]
-        for constraint in policy.constraints([batch[i] for i in members], views):
+        constraints = policy.constraints([batch[i] for i in members], views)
+        exempt = _nowhere_else(constraints, [scores[r] for r in members], index)
+        for constraint in constraints:
             if isinstance(constraint, Capacity):
                 j = index[constraint.backend]
                 slots[j] = constraint.slots if slots[j] is None else min(slots[j], constraint.slots)
@@ -49,13 +61,30 @@ def plan(
                 weights = {
                     (members[i], index[b]): w
                     for (i, b), w in constraint.weights.items()
-                    if w and scores[members[i]][index[b]] is not None
+                    if w
+                    and scores[members[i]][index[b]] is not None
+                    and not (constraint.soft and i in exempt)
                 }
                 if weights:
                     side.append(solver.SideConstraint(constraint.name, weights, constraint.limit))
                     side_policies.append(name)
     problem = solver.Problem(scores=scores, slots=slots, side=tuple(side))
     return Plan(tuple(batch), tuple(views), candidates, problem, tuple(side_policies), started)
+
+
+def _nowhere_else(
+    constraints: Sequence[Constraint], rows: Sequence[Sequence[float | None]], index: dict[str, int]
+) -> set[int]:
+    """The requests (indices into `rows`) whose feasible backends are all named by the soft
+    SideLimits among `constraints`: those limits do not bind them."""
+    limited = {
+        index[b] for c in constraints if isinstance(c, SideLimit) and c.soft for _, b in c.weights
+    }
+    if not limited:
+        return set()
+    return {
+        i for i, row in enumerate(rows) if all(s is None or j in limited for j, s in enumerate(row))
+    }
 
 
 def _constrainers(scheduler: Scheduler, batch: Sequence[RequestContext]) -> dict[str, list[int]]:
@@ -86,7 +115,7 @@ def decide(
                 tier=view.tier,
                 profile=scheduler.profile_for(ctx.request.profile).name,
                 privacy=ctx.privacy,
-                prompt_tokens=ctx.prompt_tokens,
+                prompt_tokens=ctx.prompt_tokens_on(view.name),
                 estimated_cost_usd=chosen.estimated_cost_usd,
                 estimated_ttft_ms=chosen.estimated_ttft_ms,
                 solver=solution.tier,

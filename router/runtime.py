@@ -2,19 +2,24 @@
 
 A request runs start to finish on the Runtime that was current when it arrived, so a reload
 never mixes two configs within one request. Backends, their statistics and health are shared
-with the next version where the backend's config did not change.
+with the next version where the backend's config did not change. `active` counts the requests
+running on a version (from their context to their end, fallbacks included): a backend a reload
+retires may still be chosen by any of them, so it is closed only when no version that has it
+is active and nothing is admitted to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 
 from backends.base import Backend
 from router import estimates
 from router.batcher import Batcher
 from router.config import LoadedConfig
-from router.errors import InvalidArgument, RouterError
+from router.errors import InvalidArgument
 from router.framework import BackendView, RequestContext, Reservation, Reserver
 from router.resilience import HealthTracker
 from router.scheduler import Scheduler
@@ -73,6 +78,7 @@ class Runtime:
         self.stats = stats
         self.health = health
         self.loaded_at = time.time()
+        self.active = 0  # requests running on this version (see the module docstring)
         sched = self.config.scheduler
         self.batcher = Batcher(
             scheduler,
@@ -82,6 +88,15 @@ class Runtime:
             window_ms=sched.batch_window_ms,
             time_limit_ms=sched.solver_time_limit_ms,
         )
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[Runtime]:
+        """Counts a request in `active` while it may still place on this version."""
+        self.active += 1
+        try:
+            yield self
+        finally:
+            self.active -= 1
 
     def views(self) -> list[BackendView]:
         """Current snapshots of every backend, in config order."""
@@ -114,33 +129,46 @@ class Runtime:
         ):
             known = ", ".join(sorted({m for c in configs for m in (c.model, *c.aliases)}))
             raise InvalidArgument("model", f"unknown model {request.model!r} (known: {known})")
-        prompt_tokens = await self._count_prompt_tokens(request)
+        if _chars(request) <= _INLINE_CHARS:
+            exact, typical, bound = self._count_prompt_tokens(request)
+        else:
+            exact, typical, bound = await asyncio.to_thread(self._count_prompt_tokens, request)
+        by_backend = {n: exact.get(n, typical) for n in self.backends}
         largest = max(c.context_window for c in configs)
         if request.max_tokens >= largest:
             raise InvalidArgument(
                 "max_tokens",
                 f"{request.max_tokens} does not fit any backend (largest context {largest})",
             )
-        if prompt_tokens + request.max_tokens > largest:
+        if not any(
+            by_backend[n] + request.max_tokens <= b.config.context_window
+            for n, b in self.backends.items()
+        ):
+            prompt_tokens = min(by_backend.values())
             raise InvalidArgument(
                 "messages",
                 f"prompt of ~{prompt_tokens} tokens + max_tokens {request.max_tokens} exceeds "
                 f"every backend's context window (largest {largest})",
             )
-        ctx = RequestContext(request=request, prompt_tokens=prompt_tokens, privacy=request.privacy)
+        ctx = RequestContext(
+            request=request,
+            prompt_tokens=next(iter(exact.values()), typical),
+            privacy=request.privacy,
+            backend_prompt_tokens=by_backend,
+            backend_prompt_bounds={n: exact.get(n, bound) for n in self.backends},
+        )
         if _chars(request) <= _INLINE_CHARS:
             return self.scheduler.prepare(ctx)
         return await asyncio.to_thread(self.scheduler.prepare, ctx)  # content scans of long prompts
 
-    async def _count_prompt_tokens(self, request: Request) -> int:
-        for backend in self.backends.values():
-            if _chars(request) <= _INLINE_CHARS:
-                count = backend.count_prompt_tokens(request.messages)
-            else:
-                count = await asyncio.to_thread(backend.count_prompt_tokens, request.messages)
-            if count is not None:
-                return count
-        return estimates.prompt_tokens_estimate(request.messages)
+    def _count_prompt_tokens(self, request: Request) -> tuple[dict[str, int], int, int]:
+        """(exact counts of the backends that can count, typical estimate, upper bound)."""
+        exact: dict[str, int] = {}
+        for name, backend in self.backends.items():
+            if (count := backend.count_prompt_tokens(request.messages)) is not None:
+                exact[name] = count
+        typical = estimates.prompt_tokens_estimate(request.messages)
+        return exact, typical, estimates.prompt_tokens_bound(request.messages)
 
     def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
         """Reserves budget and rate for a generation placed on `decision.backend`."""
@@ -150,7 +178,7 @@ class Runtime:
             for step in self.scheduler.profile_for(ctx.request.profile).of(Reserver):
                 if (reservation := step.policy.reserve(ctx, view)) is not None:
                     held.append(reservation)
-        except RouterError:
+        except BaseException:  # a refusal, or a plugin bug: nothing stays held either way
             for reservation in held:
                 reservation.release()
             raise

@@ -1,15 +1,24 @@
 """Per-request policy pipeline: profile -> prepare -> hard filters -> soft filters -> scores.
 
+Guards (policies with `binding = True`, e.g. privacy) are collected from every configured
+policy: their prepare and filter run for every request, before the profile's own steps, whether
+or not the profile lists them (once, if it does). With no guard that prepares configured, the
+built-in detectors still scan every request (`DefaultDetection`), so that the always-on
+PRIVACY_GUARD (a RESTRICTED request never reaches a third_party backend) sees the class the
+content calls for.
+
 Every backend comes out as a Candidate: feasible with its per-policy scores and weighted total,
 or rejected with the policy and the reason. Joint placement of a batch is in router/placement.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from policies.privacy import create as create_privacy
 from policies.privacy import third_party_forbidden
 from router import estimates
 from router.config import LoadedConfig
@@ -20,6 +29,7 @@ from router.framework import (
     Preparer,
     RequestContext,
     Scorer,
+    binds_every_request,
 )
 from router.registry import Policy, Registry
 from router.types import Candidate, Privacy
@@ -41,20 +51,58 @@ class Step:
         return bool(getattr(self.policy, "resource", False))
 
 
+class DefaultDetection:
+    """Content detection by the built-in detectors, for configs without a privacy guard: raises
+    the class to what the content calls for (never lowers it); filters nothing. A request on
+    which nothing fires keeps its context unchanged (an UNSPECIFIED one stays UNSPECIFIED)."""
+
+    def __init__(self, name: str = PRIVACY_GUARD) -> None:
+        self.name = name
+        self._policy = create_privacy(name, {})
+
+    def prepare(self, ctx: RequestContext) -> RequestContext:
+        out = self._policy.prepare(ctx)
+        if out.detected == ctx.detected:
+            return ctx
+        return dataclasses.replace(
+            ctx, privacy=max(ctx.privacy, out.privacy), detected=out.detected
+        )
+
+
+def guards(policies: Mapping[str, Policy]) -> tuple[Step, ...]:
+    """The steps that bind every request: each guard among `policies`, in config order, after
+    DefaultDetection when none of them prepares."""
+    found = tuple(Step(n, p, 1.0) for n, p in policies.items() if binds_every_request(p))
+    if not any(isinstance(s.policy, Preparer) for s in found):
+        found = (Step(PRIVACY_GUARD, DefaultDetection(), 1.0), *found)
+    return found
+
+
 class Profile:
     """A profile's policies in order; the steps of each contract are computed once, since
-    isinstance() against runtime-checkable Protocols costs microseconds a call."""
+    isinstance() against runtime-checkable Protocols costs microseconds a call.
 
-    def __init__(self, name: str, steps: tuple[Step, ...]) -> None:
+    Preparer and Filter steps start with the guards, which bind every profile; a guard the
+    profile lists too is not run twice."""
+
+    def __init__(self, name: str, steps: tuple[Step, ...], guards: tuple[Step, ...] = ()) -> None:
         self.name = name
         self.steps = steps
+        self.guards = guards
+        guarded = {id(g.policy) for g in guards}
+        self._bound = (*guards, *(s for s in steps if id(s.policy) not in guarded))
         self._by_kind: dict[type, list[Step]] = {}
 
     def of(self, kind: type) -> list[Step]:
         found = self._by_kind.get(kind)
         if found is None:
-            found = self._by_kind[kind] = [s for s in self.steps if isinstance(s.policy, kind)]
+            steps = self._bound if kind in (Preparer, Filter) else self.steps
+            found = self._by_kind[kind] = [s for s in steps if isinstance(s.policy, kind)]
         return found
+
+    def lists(self, name: str) -> bool:
+        """Whether the profile itself names the policy `name`."""
+        return any(s.name == name for s in self.steps)
 
 
 class Scheduler:
@@ -73,10 +121,12 @@ class Scheduler:
                 raise loaded.error(("policies", name, "type"), exc.args[0]) from None
             except ValueError as exc:
                 raise loaded.error(("policies", name, "parameters"), str(exc)) from None
+        self.guards = guards(self.policies)
         self.profiles = {
             pname: Profile(
                 pname,
                 tuple(Step(e.policy, self.policies[e.policy], e.weight) for e in profile.policies),
+                self.guards,
             )
             for pname, profile in config.profiles.items()
         }
@@ -92,7 +142,7 @@ class Scheduler:
             raise InvalidArgument("profile", f"unknown profile {name!r} (known: {known})") from None
 
     def prepare(self, ctx: RequestContext) -> RequestContext:
-        """Runs the profile's prepare hooks once (e.g. privacy detection)."""
+        """Runs the guards' and then the profile's prepare hooks once (e.g. privacy detection)."""
         for step in self.profile_for(ctx.request.profile).of(Preparer):
             ctx = step.policy.prepare(ctx)
         return ctx
@@ -114,7 +164,9 @@ class Scheduler:
         scorers = profile.of(Scorer)
         out = []
         for view in views:
-            cost = estimates.cost_usd(view.config.price, ctx.prompt_tokens, ctx.output_tokens)
+            cost = estimates.cost_usd(
+                view.config.price, ctx.prompt_tokens_on(view.name), ctx.output_tokens
+            )
             ttft = estimates.estimate_ttft_ms(ctx, view)
             total_ms = estimates.estimate_total_ms(ctx, view, ttft)
             if view.name in rejected:

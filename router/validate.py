@@ -3,8 +3,13 @@
 Beyond the schema it checks what only the whole file shows: unknown policy types (with a
 suggestion), bad policy parameters, dangling references, weights on policies that do not
 score, backends named in policy parameters that do not exist, GGUF files that cannot be found,
-and profiles under which RESTRICTED requests could never be served. Every problem names the
-file, line, column, YAML path and reason.
+and profiles under which RESTRICTED requests could never be served (under the guards, e.g.
+privacy, which bind every profile). Every problem names the file, line, column, YAML path and
+reason.
+
+Notes do not make a file invalid; they say what the file does not: that a guard (a privacy
+policy) binds a profile that does not list it, or that with no privacy policy configured the
+built-in detectors still scan every request.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from router.config import ConfigErrors, LoadedConfig, parse_config
 from router.errors import ConfigError
 from router.framework import BackendView, Filter, RequestContext, Scorer
 from router.registry import Registry, default_registry
+from router.scheduler import guards
 from router.types import ChatMessage, Privacy, Request
 
 
@@ -41,6 +47,7 @@ class Problem:
 @dataclass
 class Result:
     problems: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)  # true, but not problems
     loaded: LoadedConfig | None = None
     version: str = ""
 
@@ -80,6 +87,7 @@ def validate_text(text: str, source: str, registry: Registry | None = None) -> R
     _check_models(loaded, result)
     if not result.problems:
         _check_restricted(loaded, policies, result)
+        _note_guards(loaded, policies, result)
     return result
 
 
@@ -120,7 +128,8 @@ def _check_models(loaded: LoadedConfig, result: Result) -> None:
 
 
 def _check_restricted(loaded: LoadedConfig, policies: dict, result: Result) -> None:
-    """Under each profile, some backend must be allowed to serve a RESTRICTED request."""
+    """Under each profile, some backend must be allowed to serve a RESTRICTED request by the
+    guards, which bind every profile."""
     from policies.privacy import third_party_forbidden
 
     request = Request(
@@ -128,23 +137,42 @@ def _check_restricted(loaded: LoadedConfig, policies: dict, result: Result) -> N
     )
     ctx = RequestContext(request, 1, Privacy.RESTRICTED)
     views = [BackendView(name, cfg) for name, cfg in loaded.config.backends.items()]
+    guard_filters = [s.policy for s in guards(policies) if isinstance(s.policy, Filter)]
+    allowed = [
+        v
+        for v in views
+        if not third_party_forbidden(Privacy.RESTRICTED, v)
+        and not any(f.filter(ctx, v) for f in guard_filters)
+    ]
+    if allowed:
+        return
+    trusts = ", ".join(f"{v.name} ({v.config.effective_trust})" for v in views)
+    reason = (
+        f"RESTRICTED requests can never be served under this profile: no backend is "
+        f"trusted for them (backends: {trusts})"
+    )
+    for pname in loaded.config.profiles:
+        result.problems.append(Problem.of(loaded.error(("profiles", pname), reason)))
+
+
+def _note_guards(loaded: LoadedConfig, policies: dict, result: Result) -> None:
+    """Notes each profile that a guard binds without the profile listing it, and a config
+    without a privacy policy."""
+    configured = [s for s in guards(policies) if policies.get(s.name) is s.policy]
+    if not configured:
+        reason = (
+            "note: no privacy policy is configured; the built-in detectors still scan every "
+            "request and a RESTRICTED request never reaches a third_party backend, but no other "
+            "class rule applies"
+        )
+        result.notes.append(Problem.of(loaded.error(("policies",), reason)))
     for pname, profile in loaded.config.profiles.items():
-        privacy_filters = [
-            policies[e.policy]
-            for e in profile.policies
-            if loaded.config.policies[e.policy].type == "privacy"
-            and isinstance(policies.get(e.policy), Filter)
-        ]
-        allowed = [
-            v
-            for v in views
-            if not third_party_forbidden(Privacy.RESTRICTED, v)
-            and not any(f.filter(ctx, v) for f in privacy_filters)
-        ]
-        if not allowed:
-            trusts = ", ".join(f"{v.name} ({v.config.effective_trust})" for v in views)
-            reason = (
-                f"RESTRICTED requests can never be served under this profile: no backend is "
-                f"trusted for them (backends: {trusts})"
-            )
-            result.problems.append(Problem.of(loaded.error(("profiles", pname), reason)))
+        listed = {e.policy for e in profile.policies}
+        for step in configured:
+            if step.name not in listed:
+                reason = (
+                    f"note: does not list {step.name!r}, which applies anyway: it binds every "
+                    f"profile (its detection and class rules run for every request)"
+                )
+                path = ("profiles", pname, "policies")
+                result.notes.append(Problem.of(loaded.error(path, reason)))

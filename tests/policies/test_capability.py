@@ -43,3 +43,13 @@ def test_capability_rejects_parameters():
     """capability takes no parameters and says so."""
     with pytest.raises(ValueError, match="takes no parameters"):
         create("cap", {"x": 1})
+
+
+def test_context_window_uses_the_backends_own_prompt_count():
+    """The window check reads the backend's own prompt count, not the request-wide one."""
+    from dataclasses import replace
+
+    fits_elsewhere = replace(ctx(prompt_tokens=10, max_tokens=10), backend_prompt_tokens={"b": 95})
+    assert "exceeds context window 100" in create("cap", {}).filter(fits_elsewhere, BACKEND)
+    fits_here = replace(ctx(prompt_tokens=95, max_tokens=10), backend_prompt_tokens={"b": 10})
+    assert create("cap", {}).filter(fits_here, BACKEND) is None

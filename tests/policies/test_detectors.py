@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import string
+import subprocess
+import sys
+import time
 
 import pytest
 from hypothesis import given
@@ -221,3 +224,120 @@ def test_luhn_valid_card_in_words_is_detected(before, card, after):
     """A Luhn-valid card number among random ASCII words is always detected."""
     text = " ".join([*before, card, *after])
     assert "card" in detect([text], [DETECTORS["card"]])
+
+
+# --- the RE2 rewrite: context around matches, and linear time ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fires"),
+    [
+        # at the very start and end of the text, and two matches side by side
+        ("email", "a@example.com", True),
+        ("email", "a@example.com,b@example.org", True),
+        ("email", "x@y@example.com", True),
+        ("phone", "+44 20 7946 0958", True),
+        ("phone", "++44 20 7946 0958", False),
+        ("phone", "+1 2 +44 20 7946 0958", True),  # right after a rejected candidate
+        ("phone", "+1 2.+44 20 7946 0958", True),
+        ("phone", "555-123-4567", True),
+        ("phone", "(555) 123-4567,(555) 123-4568", True),
+        ("card", "4111111111111111", True),
+        ("card", "4111111111111112 4111111111111111", True),  # a start inside a longer run
+        ("card", "4111111111111112, 4111111111111111", True),
+        ("card", "1234 4111 1111 1111 1111", True),
+        ("card", "14111111111111111", False),  # no start after a non-digit
+        ("iban", "GB82WEST12345698765432", True),
+        ("iban", "XX12 GB82 WEST 1234 5698 7654 32", True),  # an IBAN inside a rejected one
+        ("iban", "GB82 WEST 1234 5698 7654 33 DE89 3704 0044 0532 0130 00", True),
+        ("iban", "AGB82WEST12345698765432", False),
+        ("secret", JWT, True),
+        ("secret", f"-{JWT}", True),
+        ("secret", f"a{JWT}", False),
+        ("secret", "x=password=hunter22", True),
+        ("secret", "?user=bob&password=hunter22", True),
+        ("secret", "password: aaaaaa password=Secr3tValue", True),
+        ("secret", f"sk-this-is-just-a-phrase sk-{KEY48}", True),
+        ("secret", f"ask-{KEY48}", False),
+        ("secret", "AKIAIOSFODNN7EXAMPLE,AKIAIOSFODNN7EXAMPLF", True),
+        ("national_id", "123-45-6789", True),
+        ("national_id", "1123-45-6789", False),
+        ("national_id", "123-45-6789-1", False),
+        ("national_id", "DNI 12345678A 12345678Z", True),  # after a wrong check letter
+        ("national_id", "GB123456A AB123456C", True),  # after a refused NINO prefix
+        ("national_id", "X12345678Z", False),
+    ],
+)
+def test_match_context_is_kept(name, text, fires):
+    """What may precede or follow a match, at text edges, side by side or after a miss, holds."""
+    assert DETECTORS[name].fires(text) is fires
+
+
+@pytest.mark.parametrize(
+    ("regex", "construct"),
+    [
+        (r"(?<=x)y", "look-behind"),
+        (r"x(?!y)", "look-ahead"),
+        (r"(a)\1", "back-reference"),
+        (r"(?P<a>x)(?P=a)", "back-reference"),
+        (r"(?>a+)b", "atomic group"),
+        (r"a++", "possessive"),
+    ],
+)
+def test_backtracking_constructs_are_refused(regex, construct):
+    """A custom regex that needs backtracking is refused, saying which construct and why."""
+    with pytest.raises(ValueError, match=f"detector 'bad': invalid regex .*{construct}.*RE2"):
+        Detector("bad", regex)
+
+
+# Units repeated to the scanned length, aimed at every rule: many candidates whose match runs
+# on to the end of the text, long runs of the characters a repetition takes, near misses that
+# reach the validators.
+ADVERSARIAL = {
+    "email": ("a@b-", "a@b.", "%@a.b1"),
+    "phone": ("+1 2 ", "+1 (2) 3.", "(555) 123-", "555-123-", "555.123.", "0 12 34 "),
+    "card": ("4 ", "4111-", "41111111111111112  "),
+    "iban": ("GB82 ", "GB82WEST", "DE89 3704 0044 "),
+    "secret": ("-eyJ", "eyJa.", " sk-a", "password: aaaaaa ", 'ken" :', "-----BEGIN A ", " ghp_"),
+    "national_id": ("123-45-", "1A ", "AB12 34 56 ", "12345678-"),
+}
+SIZES = (10_000, 100_000, 1_000_000)
+
+
+def adversarial(unit: str, size: int) -> str:
+    """`unit` repeated and cut to `size` characters."""
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def _scan_seconds(detector: Detector, text: str, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        detector.fires(text)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_scan_time_grows_linearly(name):
+    """Each 10x longer adversarial text costs well under the 100x of a quadratic rule, to 1M."""
+    detector = DETECTORS[name]
+    for unit in ADVERSARIAL[name]:
+        times = []
+        for size in SIZES:  # the smaller sizes first: a quadratic rule fails before 1M
+            repeats = 3 if size < SIZES[-1] else 2
+            times.append(max(_scan_seconds(detector, adversarial(unit, size), repeats), 1e-5))
+            # Generous: cache effects make a linear scan grow up to ~40x from 100k to 1M.
+            if len(times) > 1:
+                assert times[-1] / times[-2] < 60, f"{name} on {unit!r}: {times}"
+        assert times[-1] / times[0] < 2000, f"{name} on {unit!r}: {times}"
+
+
+def test_custom_pattern_with_nested_quantifiers_is_linear():
+    """A custom regex that backtracks exponentially in Python's re scans 1M chars at once."""
+    code = (
+        "from policies.detectors import Detector\n"
+        "d = Detector('nested', r'(?:a+)+b')\n"
+        "assert not d.fires('a' * 1_000_000) and d.fires('a' * 1_000 + 'b')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

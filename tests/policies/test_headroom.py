@@ -71,3 +71,113 @@ def test_in_the_pipeline_flexible_requests_move_to_the_api_only_when_it_exists()
     assert both["api"].feasible
     (alone,) = scheduler.evaluate(ctx, [gpu])
     assert alone.feasible
+
+
+@pytest.mark.parametrize(
+    ("limit", "in_flight", "fraction"),
+    [
+        (8, 0, 0.25),
+        (8, 5, 0.25),
+        (8, 6, 0.25),
+        (10, 0, 0.25),
+        (10, 1, 0.3),
+        (7, 0, 0.5),
+        (3, 0, 0.1),
+    ],
+)
+def test_allowed_matches_the_filter_arriving_one_by_one(limit, in_flight, fraction):
+    """allowed(b) is exactly how many unprotected requests the filter lets onto b one by one."""
+    policy = create("headroom", {"fraction": fraction})
+    ctx = context(privacy=Privacy.INTERNAL)
+
+    def gpu(in_flight: int):
+        return backend_view("gpu", in_flight=in_flight, tier="cloud_gpu", limit=limit)
+
+    passed = 0
+    while policy.filter(ctx, gpu(in_flight + passed)) is None:
+        passed += 1
+    assert policy.allowed(gpu(in_flight)) == passed
+
+
+def test_constraints_limit_unprotected_requests_on_trusted_backends():
+    """A burst of 8 INTERNAL requests and one CONFIDENTIAL gets a soft limit of 6 on the 8-slot
+    GPU, over the INTERNAL requests only; third-party and unlimited backends get none."""
+    policy = create("headroom", {})
+    batch = [context(privacy=Privacy.INTERNAL) for _ in range(8)]
+    batch.insert(3, context(privacy=Privacy.CONFIDENTIAL))
+    views = [
+        backend_view("gpu", **GPU),
+        backend_view("api", tier="remote_api", limit=8),
+        backend_view("free", tier="cloud_gpu"),
+    ]
+    (limit,) = policy.constraints(batch, views)
+    assert limit.soft and limit.limit == 6
+    assert set(limit.weights) == {(i, "gpu") for i in range(9) if i != 3}
+    assert set(limit.weights.values()) == {1.0}
+    assert "headroom on gpu: 6 of its 8 free slots" in limit.name
+    assert policy.constraints(batch[:6], views) == []  # 6 flexible requests fit: cannot bind
+    assert policy.constraints([context(privacy=Privacy.RESTRICTED)] * 9, views) == []
+
+
+def scheduler(*profile: str):
+    """A scheduler whose default profile uses `profile`; backends come as views."""
+    from router.config import parse_config
+    from router.registry import default_registry
+    from router.scheduler import Scheduler
+
+    steps = ", ".join(f"{{policy: {p}}}" for p in profile)
+    config = parse_config(
+        "backends:\n  gpu: {type: scripted, model: m}\n"
+        "policies:\n  headroom: {type: headroom}\n  cost: {type: cost}\n"
+        f"  capacity: {{type: capacity}}\nprofiles:\n  default: {{policies: [{steps}]}}\n",
+        "<test>",
+    )
+    return Scheduler(config, default_registry())
+
+
+def api(limit: int = 0):
+    """A third-party API that costs more than the GPU."""
+    return backend_view("api", tier="remote_api", limit=limit, price={"per_request": 0.01})
+
+
+def place(sched, batch, views):
+    from router import placement, solver
+
+    p = placement.plan(sched, batch, views)
+    return p, placement.decide(sched, p, solver.solve(p.problem, time_limit_s=2.0))
+
+
+def test_a_burst_keeps_the_room_and_goes_to_cp_sat():
+    """8 INTERNAL requests placed jointly leave 2 of the GPU's 8 slots free (CP-SAT sees the
+    limit); a lone request's limit cannot bind and is dropped (tier single)."""
+    sched = scheduler("headroom", "cost")
+    views = [backend_view("gpu", **GPU), api()]
+    batch = [context(privacy=Privacy.INTERNAL) for _ in range(8)]
+    _, decisions = place(sched, batch, views)
+    assert sorted(d.backend for d in decisions) == ["api"] * 2 + ["gpu"] * 6
+    assert {d.solver for d in decisions} == {"cp-sat"}
+    _, (alone,) = place(sched, batch[:1], views)
+    assert (alone.backend, alone.solver) == ("gpu", "single")
+
+
+def test_the_limit_does_not_bind_requests_with_nowhere_else_to_go():
+    """Soft: with only the GPU, all 8 INTERNAL requests are placed on it, as the filter would."""
+    sched = scheduler("headroom", "cost")
+    p, decisions = place(
+        sched, [context(privacy=Privacy.INTERNAL) for _ in range(8)], [backend_view("gpu", **GPU)]
+    )
+    assert [d.backend for d in decisions] == ["gpu"] * 8 and p.problem.side == ()
+
+
+def test_an_unplaced_request_names_headroom():
+    """When the API's one slot is taken and the GPU's open slots are gone, the unplaced request's
+    error names headroom for the GPU and capacity for the API."""
+    from router.errors import NoFeasibleBackend
+
+    sched = scheduler("capacity", "headroom", "cost")
+    views = [backend_view("gpu", **GPU), api(limit=1)]
+    results = place(sched, [context(privacy=Privacy.INTERNAL) for _ in range(8)], views)[1]
+    (unplaced,) = [r for r in results if isinstance(r, NoFeasibleBackend)]
+    assert unplaced.code == "RESOURCE_EXHAUSTED"
+    assert "gpu excluded by headroom: headroom on gpu: 6 of its 8 free slots" in str(unplaced)
+    assert "api excluded by capacity" in str(unplaced)

@@ -50,11 +50,34 @@ def test_prepare_raises_the_class_from_content(contents, privacy, detected):
     assert (out.privacy, out.detected) == (privacy, detected)
 
 
-@pytest.mark.parametrize("explicit", [P.PUBLIC, P.INTERNAL, P.CONFIDENTIAL, P.RESTRICTED])
-def test_prepare_keeps_an_explicit_class(explicit):
-    """A class set on the request is kept as is, even over sensitive content; nothing is scanned."""
-    out = prepared(create("privacy", {}), f"card {CARD}", privacy=explicit)
-    assert (out.privacy, out.detected) == (explicit, ())
+@pytest.mark.parametrize("claimed", [P.PUBLIC, P.INTERNAL, P.CONFIDENTIAL, P.RESTRICTED])
+def test_prepare_scans_whatever_class_is_claimed(claimed):
+    """A claimed class never lowers the class the content calls for: the card still counts."""
+    out = prepared(create("privacy", {}), f"card {CARD}", privacy=claimed)
+    assert (out.privacy, out.detected) == (P.RESTRICTED, ("card",))
+
+
+@pytest.mark.parametrize(
+    ("claimed", "content", "privacy", "detected"),
+    [
+        (P.RESTRICTED, "what is the capital of France?", P.RESTRICTED, ()),
+        (P.RESTRICTED, "mail me at jane@example.com", P.RESTRICTED, ("email",)),
+        (P.CONFIDENTIAL, "hello", P.CONFIDENTIAL, ()),
+        (P.PUBLIC, "hello", P.PUBLIC, ()),
+        (P.PUBLIC, "mail me at jane@example.com", P.CONFIDENTIAL, ("email",)),
+    ],
+)
+def test_prepare_takes_the_higher_of_claimed_and_detected(claimed, content, privacy, detected):
+    """The effective class is max(claimed, detected): a client may raise its class, not lower it."""
+    out = prepared(create("privacy", {}), content, privacy=claimed)
+    assert (out.privacy, out.detected) == (privacy, detected)
+
+
+def test_a_claim_below_unspecified_class_is_kept_on_harmless_content():
+    """unspecified_class is the class of UNSPECIFIED requests only; a PUBLIC claim stays PUBLIC."""
+    policy = create("privacy", {"unspecified_class": "CONFIDENTIAL"})
+    assert prepared(policy, "hello", privacy=P.PUBLIC).privacy == P.PUBLIC
+    assert prepared(policy, "hello").privacy == P.CONFIDENTIAL
 
 
 @pytest.mark.parametrize(
@@ -222,12 +245,14 @@ def test_bad_parameters_are_named(parameters, message):
 
 
 def test_policy_has_its_name_and_contracts():
-    """create() returns a named policy that is both a Preparer and a Filter."""
-    from router.framework import Filter, Preparer
+    """create() returns a named policy that is a Preparer, a Filter and a guard binding every
+    request."""
+    from router.framework import Filter, Preparer, binds_every_request
 
     policy = create("pii", {})
     assert policy.name == "pii"
     assert isinstance(policy, Preparer) and isinstance(policy, Filter)
+    assert binds_every_request(policy)
 
 
 def test_prepare_composes_with_an_earlier_preparer():
@@ -236,3 +261,57 @@ def test_prepare_composes_with_an_earlier_preparer():
     second = create("lenient", {"detectors": {"email": "PUBLIC"}, "unspecified_class": "PUBLIC"})
     out = second.prepare(first.prepare(ctx("a@example.com, 555-123-4567")))
     assert (out.privacy, out.detected) == (P.RESTRICTED, ("email", "phone"))
+
+
+# --- scan limit and RE2 patterns --------------------------------------------------------------
+
+
+def test_request_over_the_scan_limit_is_raised_and_says_so():
+    """Past max_scan_chars a request takes scan_limit_class (RESTRICTED), detected scan_limit."""
+    policy = create("privacy", {"max_scan_chars": 100})
+    out = prepared(policy, "hello " * 17)  # 102 characters
+    assert (out.privacy, out.detected) == (P.RESTRICTED, ("scan_limit",))
+    assert "(detected: scan_limit)" in policy.filter(out, THIRD_PARTY)
+
+
+def test_scan_limit_counts_every_message_and_scans_the_head():
+    """The limit is on the messages joined; what fits is still scanned and raises the class."""
+    policy = create("privacy", {"max_scan_chars": 60, "scan_limit_class": "confidential"})
+    assert prepared(policy, "a" * 29, "b" * 29).privacy == P.INTERNAL  # 60 characters joined
+    out = prepared(policy, "a" * 30, "b" * 30)
+    assert (out.privacy, out.detected) == (P.CONFIDENTIAL, ("scan_limit",))
+    out = prepared(policy, f"card {CARD}", "x" * 100)
+    assert (out.privacy, out.detected) == (P.RESTRICTED, ("card", "scan_limit"))
+
+
+def test_default_scan_limit_fits_large_prompts():
+    """A 1M-character prompt is scanned in full by default, not raised for its length."""
+    out = prepared(create("privacy", {}), "word " * 200_000)
+    assert (out.privacy, out.detected) == (P.INTERNAL, ())
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"max_scan_chars": 0}, "max_scan_chars: Input should be greater than or equal to 1"),
+        ({"scan_limit_class": "SECRET"}, "scan_limit_class: unknown privacy class 'SECRET'"),
+        (
+            {"patterns": [{"name": "scan_limit", "regex": "x", "class": "PUBLIC"}]},
+            "named 'scan_limit', a name already taken",
+        ),
+        (
+            {"patterns": [{"name": "t", "regex": "(?<=EMP-)\\d{6}", "class": "PUBLIC"}]},
+            "patterns.0.regex: pattern 't': invalid regex '(?<=EMP-)\\\\d{6}': invalid perl "
+            "operator: (?<=: a look-behind (?<=...) is not supported (patterns run on RE2",
+        ),
+        (
+            {"patterns": [{"name": "t", "regex": "(x)\\1", "class": "PUBLIC"}]},
+            "pattern 't': invalid regex '(x)\\\\1': invalid escape sequence: \\1: a back-reference",
+        ),
+    ],
+)
+def test_scan_parameters_and_unsupported_patterns_are_named(parameters, message):
+    """Bad scan parameters, and patterns RE2 cannot run, are refused naming the parameter."""
+    with pytest.raises(ValueError) as info:
+        create("privacy", parameters)
+    assert message in str(info.value)

@@ -10,6 +10,7 @@ import pytest
 from router import solver
 from router.batcher import Batcher
 from router.config import parse_config
+from router.errors import RouterError
 from router.registry import default_registry
 from router.scheduler import Scheduler
 from tests.conftest import backend_view, context
@@ -81,4 +82,78 @@ async def test_arrivals_during_a_solve_join_the_next_batch(scheduler, monkeypatc
     later_decisions = [d for d, _ in done[2:]]
     assert {d.batch_size for d in later_decisions} == {3}
     assert len({d.batch_id for d in later_decisions}) == 1
+    batcher.close()
+
+
+class _Held:
+    """An admission that records whether it was given back."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.released = False
+
+    def release(self) -> None:
+        self.released = True
+
+
+async def test_cancel_in_the_turn_the_result_is_set_releases_the_admission(scheduler):
+    """A caller cancelled between set_result and its wake-up gives its admission back."""
+    loop = asyncio.get_running_loop()
+    held: list[_Held] = []
+    caller: list[asyncio.Task] = []
+
+    def admit(ctx, decision):
+        # Runs right before set_result; the cancel lands after it, before the caller wakes up.
+        loop.call_soon(caller[0].cancel)
+        held.append(_Held(decision.backend))
+        return held[-1]
+
+    views = [backend_view("a"), backend_view("b")]
+    batcher = Batcher(scheduler, lambda: views, admit)
+    caller.append(asyncio.ensure_future(batcher.place(context(), admit=True)))
+    with pytest.raises(asyncio.CancelledError):
+        await caller[0]
+    assert len(held) == 1 and held[0].released
+    batcher.close()
+
+
+async def test_cancel_during_admission_releases_it_and_serves_the_rest(scheduler):
+    """A caller cancelled while it is being admitted is released; the rest of its batch goes on."""
+    held: list[_Held] = []
+    callers: list[asyncio.Task] = []
+
+    def admit(ctx, decision):
+        if ctx.request.request_id == "r0":
+            callers[0].cancel()  # the future is cancelled before its result can be set
+        held.append(_Held(decision.backend))
+        return held[-1]
+
+    views = [backend_view("a"), backend_view("b")]
+    batcher = Batcher(scheduler, lambda: views, admit)
+    for i in range(3):
+        callers.append(asyncio.ensure_future(batcher.place(context(request_id=f"r{i}"), True)))
+    done = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 2)
+    assert isinstance(done[0], asyncio.CancelledError) and held[0].released
+    assert [adm for _, adm in done[1:]] == held[1:] and not any(h.released for h in held[1:])
+    batcher.close()
+
+
+async def test_a_plugin_bug_at_admission_fails_only_its_request(scheduler):
+    """An admit raising a non-RouterError gives that request INTERNAL (no detail), not a hang."""
+    held: list[_Held] = []
+
+    def admit(ctx, decision):
+        if ctx.request.request_id == "r1":
+            raise ValueError("secret plugin detail")
+        held.append(_Held(decision.backend))
+        return held[-1]
+
+    views = [backend_view("a"), backend_view("b")]
+    batcher = Batcher(scheduler, lambda: views, admit)
+    tasks = [batcher.place(context(request_id=f"r{i}"), admit=True) for i in range(4)]
+    done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 2)
+    failed = done[1]
+    assert isinstance(failed, RouterError) and failed.code == "INTERNAL"
+    assert "secret" not in str(failed) and "ValueError" not in str(failed)
+    assert [adm for _, adm in (done[0], *done[2:])] == held and len(held) == 3
     batcher.close()

@@ -16,6 +16,8 @@ import pytest
 from backends.fake_upstream import FakeUpstream, Script
 from router.api import router_pb2 as pb
 from router.convert import request_from_pb
+from router.estimates import prompt_tokens_estimate
+from router.types import ChatMessage
 from tests.conftest import request
 from tests.llamacpp_server import start_llamacpp_server
 
@@ -81,7 +83,9 @@ async def second_upstream():
     await server.close()
 
 
-async def assert_nothing_leaks(srv, *upstreams: FakeUpstream) -> None:
+async def assert_nothing_leaks(srv, *upstreams: FakeUpstream, spent: float | None = None) -> None:
+    """No admitted request, open upstream stream or budget hold is left; with `spent`, the
+    tenant "default" has been charged exactly that (partial streams included)."""
     router = srv.server.router
     for _ in range(200):
         busy = [b.admitted for b in router.backends.values()] + [
@@ -94,6 +98,10 @@ async def assert_nothing_leaks(srv, *upstreams: FakeUpstream) -> None:
     assert all(u.active_streams == 0 for u in upstreams)
     budget = router.scheduler.policies.get("budget")
     assert budget is None or budget.store.held_count() == 0
+    if spent is not None:
+        (a,) = budget._applicable("default")
+        left = budget.store.available(a.key, a.spec.limit_usd, a.spec.window)
+        assert a.spec.limit_usd - left == pytest.approx(spent, rel=1e-6, abs=1e-12)
 
 
 async def test_generate_reaches_the_real_llamacpp_server(start_server, llamacpp_server):
@@ -190,6 +198,7 @@ async def test_failure_after_the_first_token_is_unavailable_not_truncation(
 ):
     """A stream that breaks after tokens ends with UNAVAILABLE and a message, never silently."""
     srv = await start_server(fleet(upstream.base_url, second_upstream.base_url))
+    charged = 0.0
     for fault in (Script(mode="close", after=2, tokens=5), Script(mode="stall", after=2, tokens=5)):
         upstream.script(fault)
         call = srv.stub.Generate(request(max_tokens=5))
@@ -201,7 +210,9 @@ async def test_failure_after_the_first_token_is_unavailable_not_truncation(
         assert deltas == ["t0 ", "t1 "]
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "output is incomplete" in err.value.details()
-    await assert_nothing_leaks(srv, upstream, second_upstream)
+        # The 2 tokens streamed are charged with the prompt (on primary, $0.1 per Mtok).
+        charged += (prompt_tokens_estimate([ChatMessage("user", "Say hello.")]) + 2) * 0.1e-6
+        await assert_nothing_leaks(srv, upstream, second_upstream, spent=charged)
 
 
 async def test_restricted_never_falls_back_to_a_third_party(
@@ -229,7 +240,7 @@ async def test_deadline_frees_everything(start_server, upstream, second_upstream
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await collect(srv.stub.Generate(request(max_tokens=2), timeout=0.5))
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    await assert_nothing_leaks(srv, upstream, second_upstream)
+    await assert_nothing_leaks(srv, upstream, second_upstream, spent=0.0)
 
 
 async def test_anthropic_backend_streams_through_the_router(start_server, upstream, monkeypatch):
@@ -286,7 +297,7 @@ async def test_closing_the_stream_right_after_the_decision_releases_everything(
     decision = await anext(engine_stream)
     assert decision.backend == "primary" and router.backends["primary"].admitted == 1
     await engine_stream.aclose()
-    await assert_nothing_leaks(srv, upstream, second_upstream)
+    await assert_nothing_leaks(srv, upstream, second_upstream, spent=0.0)
 
 
 @pytest.mark.parametrize("retry_after", ["inf", "1e12", "Fri, 01 Jan 2100 00:00:00 GMT"])

@@ -122,7 +122,9 @@ async def drain(call) -> pb.Usage:
 
 
 # "Hello" is ~5 prompt tokens (estimated: no tokenizer among these backends); on gpu the worst
-# case (max_tokens 20) costs 5 x 0.2e-6 + 20 x 0.6e-6 = $13e-6 and the 7-word reply $5.2e-6.
+# The hold for the worst case (max_tokens 20), with the prompt's upper bound of 25 tokens (5 bytes
+# + 4 of role + 8 + 8) since scripted backends have no tokenizer: 25 x 0.2e-6 + 20 x 0.6e-6 =
+# $17e-6. The 7-word reply really costs 5 x 0.2e-6 + 7 x 0.6e-6 = $5.2e-6.
 CAPPED = request("Hello", tenant="capped", max_tokens=20, privacy=pb.CONFIDENTIAL)
 
 
@@ -139,14 +141,14 @@ async def test_budget_is_reserved_settled_and_then_exhausted(start_server):
             break
         assert usage.cost_usd == pytest.approx(5.2e-6)
         served += 1
-    assert served == 4  # 30 - 3 x 5.2 >= 13, 30 - 4 x 5.2 < 13
+    assert served == 3  # 30 - 2 x 5.2 >= 17, 30 - 3 x 5.2 < 17
     budget = srv.server.router.scheduler.policies["budget"]
     assert budget.store.held_count() == 0
 
 
 async def test_concurrent_generates_share_the_budget_jointly(start_server):
     """Three concurrent requests that only two can afford: two run, one is refused, none leaks."""
-    config = capped_fleet(30e-6)
+    config = capped_fleet(40e-6)  # 2 x 17 <= 40 < 3 x 17
     config["backends"]["gpu"]["ttft_ms"] = 300  # keep all three in flight together
     srv = await start_server(config)
     results = await asyncio.gather(
@@ -207,3 +209,77 @@ async def test_route_batch_names_the_bad_request_field(start_server):
         await srv.stub.RouteBatch(bad)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith("requests[1].max_tokens:")
+
+
+def headroom_fleet(window_ms: float = 0) -> dict[str, Any]:
+    """A cheap 8-slot self-hosted GPU and a pricier third-party API, both holding each request
+    1.5 s; the default profile keeps 25% of the GPU's slots for private requests."""
+    slow = {"ttft_ms": 1500, "context_window": 8192}
+    return {
+        "scheduler": {"batch_window_ms": window_ms},
+        "backends": {
+            "gpu": {"type": "scripted", "model": "m", "tier": "cloud_gpu", "max_concurrency": 8}
+            | slow,
+            "api": {
+                "type": "scripted",
+                "model": "m",
+                "tier": "remote_api",
+                "price": {"input_per_mtok": 2.5, "output_per_mtok": 10.0},
+            }
+            | slow,
+        },
+        "policies": {
+            "privacy": {"type": "privacy"},
+            "capacity": {"type": "capacity"},
+            "headroom": {"type": "headroom", "parameters": {"fraction": 0.25}},
+            "cost": {"type": "cost"},
+        },
+        "profiles": {
+            "default": {
+                "policies": [{"policy": p} for p in ("privacy", "capacity", "headroom", "cost")]
+            }
+        },
+    }
+
+
+async def test_route_batch_keeps_headroom_within_the_batch(start_server):
+    """Eight INTERNAL requests in one RouteBatch take at most 6 of the GPU's 8 slots (CP-SAT sees
+    the headroom), so the two CONFIDENTIAL requests of the batch still find room there."""
+    srv = await start_server(headroom_fleet())
+    internal = [request(f"task {i}", privacy=pb.INTERNAL) for i in range(8)]
+    reply = await srv.stub.RouteBatch(pb.RouteBatchRequest(requests=internal))
+    assert Counter(d.backend for d in reply.decisions) == {"gpu": 6, "api": 2}
+    assert {d.solver for d in reply.decisions} == {"cp-sat"}
+    private = [request("private", privacy=pb.CONFIDENTIAL) for _ in range(2)]
+    reply = await srv.stub.RouteBatch(pb.RouteBatchRequest(requests=internal + private))
+    assert Counter(d.backend for d in reply.decisions) == {"gpu": 8, "api": 2}
+    assert [d.backend for d in reply.decisions[8:]] == ["gpu", "gpu"]
+
+
+async def test_concurrent_routes_keep_headroom(start_server):
+    """Eight concurrent Route calls batched together place 6 INTERNAL requests on the GPU."""
+    srv = await start_server(headroom_fleet(window_ms=300))
+    reqs = [request(f"task {i}", privacy=pb.INTERNAL) for i in range(8)]
+    decisions = await asyncio.gather(*(srv.stub.Route(r) for r in reqs))
+    assert max(d.batch_size for d in decisions) == 8
+    assert Counter(d.backend for d in decisions) == {"gpu": 6, "api": 2}
+
+
+async def test_a_burst_of_generates_leaves_room_for_a_confidential_request(start_server):
+    """Eight concurrent INTERNAL Generates leave 2 of the GPU's 8 slots; the CONFIDENTIAL request
+    that comes next is placed there, and every slot is back to zero at the end."""
+    srv = await start_server(headroom_fleet(window_ms=300))
+    backends = srv.server.router.backends
+    burst = [
+        asyncio.ensure_future(drain(srv.stub.Generate(request(f"t{i}", privacy=pb.INTERNAL))))
+        for i in range(8)
+    ]
+    for _ in range(200):
+        if sum(b.admitted for b in backends.values()) == 8:
+            break
+        await asyncio.sleep(0.01)
+    assert (backends["gpu"].admitted, backends["api"].admitted) == (6, 2)
+    usage = await drain(srv.stub.Generate(request("private", privacy=pb.CONFIDENTIAL)))
+    assert usage.backend == "gpu"
+    await asyncio.gather(*burst)
+    assert [b.admitted for b in backends.values()] == [0, 0]

@@ -122,3 +122,53 @@ def test_cli_exit_codes(tmp_path):
         text=True,
     )
     assert res.returncode == 1 and f"{bad}:15:16: policies.cost.type" in res.stderr
+
+
+UNLISTED = BASE + "  cheap:\n    policies:\n      - policy: cost\n"
+
+
+def test_a_profile_without_privacy_is_noted_as_bound_by_it():
+    """A profile that does not list the privacy policy stays valid, with a note that the policy
+    binds it anyway; profiles that list it get no note."""
+    result = validate_text(UNLISTED, "x.yaml")
+    assert result.problems == []
+    notes = [str(n) for n in result.notes]
+    assert notes == [
+        "x.yaml:24:7: profiles.cheap.policies: note: does not list 'privacy', which applies "
+        "anyway: it binds every profile (its detection and class rules run for every request)"
+    ]
+
+
+def test_no_privacy_policy_is_noted():
+    """Without a privacy policy the file is valid, with a note that built-in detection and the
+    RESTRICTED guard still apply."""
+    text = BASE.replace("  privacy: {type: privacy}\n", "").replace("      - policy: privacy\n", "")
+    result = validate_text(text, "x.yaml")
+    assert result.problems == []
+    assert [n.path for n in result.notes] == ["policies"]
+    assert "built-in detectors still scan every request" in result.notes[0].reason
+
+
+def test_restricted_check_applies_the_privacy_policy_to_profiles_that_omit_it():
+    """A privacy policy that leaves RESTRICTED requests no backend is a problem for every
+    profile, listed or not, since it binds them all."""
+    text = UNLISTED.replace(
+        "  privacy: {type: privacy}",
+        "  privacy: {type: privacy, parameters: {trust: {RESTRICTED: [edge]}}}",
+    ).replace("  edge:\n    type: llamacpp", "  edge:\n    trust: self_hosted\n    type: llamacpp")
+    paths = [p.path for p in validate_text(text, "x.yaml").problems]
+    assert paths == ["profiles.default", "profiles.cheap"]
+
+
+def test_cli_prints_the_notes(tmp_path):
+    """`tokenrouter policy validate` prints the notes after the valid line and exits 0."""
+    path = tmp_path / "cheap.yaml"
+    path.write_text(UNLISTED)
+    res = subprocess.run(
+        [sys.executable, "-m", "router.cli", "policy", "validate", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    valid, note = res.stdout.splitlines()
+    assert valid.startswith(f"{path}: valid") and "profiles.cheap.policies: note:" in note
