@@ -2,7 +2,8 @@
 
 Messages: system messages are joined into the top-level `system` field; the rest become user and
 assistant turns, `tool` messages as user text, consecutive turns of one role merged (the API wants
-alternating roles). Temperature is clamped to Anthropic's range [0, 1].
+alternating roles; a turn's parts are joined once, so merging costs linear time). Temperature is
+clamped to Anthropic's range [0, 1].
 
 Stream events: `message_start` (usage.input_tokens, plus cache creation/read tokens: all of them
 are prompt tokens), `content_block_delta` with a `text_delta` (text), `message_delta` (cumulative
@@ -32,10 +33,12 @@ from backends.http_common import (
     TokenClock,
     api_key,
     field,
+    get_bounded,
     open_stream,
     parse_json,
     redact,
     status_error,
+    token_count,
     transport_error,
 )
 from router.config import AnthropicConfig
@@ -54,15 +57,16 @@ def map_stop_reason(reason: str) -> str:
 def to_anthropic(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
     """(system, messages) for the Messages API; see the module docstring for the mapping."""
     system = [m.content for m in messages if m.role == "system"]
-    turns: list[dict[str, str]] = []
+    merged: list[tuple[str, list[str]]] = []  # (role, parts), joined once: linear time
     for m in messages:
         if m.role == "system":
             continue
         role = "assistant" if m.role == "assistant" else "user"
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"] += "\n\n" + m.content
+        if merged and merged[-1][0] == role:
+            merged[-1][1].append(m.content)
         else:
-            turns.append({"role": role, "content": m.content})
+            merged.append((role, [m.content]))
+    turns = [{"role": role, "content": "\n\n".join(parts)} for role, parts in merged]
     return "\n\n".join(system), turns
 
 
@@ -120,7 +124,7 @@ class AnthropicBackend(HttpBackend):
                         reason = field(doc, "delta").get("stop_reason")
                         finish = map_stop_reason(str(reason)) if reason else finish
                         output = field(doc, "usage").get("output_tokens")
-                        completion = output if isinstance(output, int) else completion
+                        completion = n if (n := token_count(output)) is not None else completion
                     elif kind == "message_stop":
                         stopped = True
                         await events.drain()
@@ -142,10 +146,12 @@ class AnthropicBackend(HttpBackend):
         timeout = self.config.timeouts.connect_s
         try:
             async with asyncio.timeout(timeout * 2):
-                response = await self._http().get(
+                response = await get_bounded(
+                    self._http(),
                     f"{self.base_url}/v1/models",
-                    headers=self._headers(key),
-                    timeout=httpx.Timeout(timeout),
+                    self.name,
+                    self._headers(key),
+                    httpx.Timeout(timeout),
                 )
         except TimeoutError:
             raise BackendUnavailable(self.name, "probe timed out") from None
@@ -159,7 +165,7 @@ class AnthropicBackend(HttpBackend):
 def _prompt_tokens(message: dict[str, Any]) -> int | None:
     usage = field(message, "usage")
     fields = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    counts = [usage[f] for f in fields if isinstance(usage.get(f), int)]
+    counts = [n for f in fields if (n := token_count(usage.get(f))) is not None]
     return sum(counts) if counts else None
 
 

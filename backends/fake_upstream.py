@@ -9,9 +9,10 @@
 Each generation request (POST .../chat/completions: OpenAI chunks; POST /v1/messages: Anthropic
 events) takes the next queued `Script`, or `server.default` when the queue is empty. Token i is
 the text `f"t{i} "`. Other endpoints: GET /metrics (vLLM gauges from `waiting`, `running`,
-`kv_cache`; 404 when `serve_metrics` is False), /health (200, or 503 when `healthy` is False),
-/v1/models; anything else is 404. `await server.refuse()` stops listening and drops open
-connections (new ones are refused) until `await server.resume()`. Counters: `requests` (every
+`kv_cache`, then `metrics_padding` bytes of comment lines; 404 when `serve_metrics` is False),
+/health (200, or 503 when `healthy` is False), /v1/models; anything else is 404.
+`await server.refuse()` stops listening and drops open connections (new ones are refused)
+until `await server.resume()`. Counters: `requests` (every
 request received, parsed), `open_connections`, `connections_accepted`, `active_streams`.
 Plain asyncio streams; keep-alive connections; SSE bodies use chunked transfer encoding.
 """
@@ -27,8 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Mode = Literal["normal", "status", "hangup", "hang", "stall", "close", "malformed", "error"]
-_MID_STREAM = ("stall", "close", "malformed", "error")
+Mode = Literal[
+    "normal", "status", "hangup", "hang", "stall", "close", "malformed", "error", "flood", "raw"
+]
+_MID_STREAM = ("stall", "close", "malformed", "error", "flood", "raw")
+_FLOOD = b"x" * 65536
 
 
 @dataclass
@@ -40,7 +44,11 @@ class Script:
     "hangup" closes the connection without answering; "hang" sends nothing until the client
     leaves; after `after` tokens, "stall" stops sending until the client leaves, "close" drops the
     connection, "malformed" sends an event of broken JSON and "error" an error event
-    (`error_type`) and ends the stream. `finish` is the OpenAI finish_reason (Anthropic: "stop" is
+    (`error_type`) and ends the stream, "flood" starts a `data:` line that never ends (64 KiB
+    chunks until the client leaves) and "raw" sends the frames of `raw` (one chunk each) and
+    ends the stream. `bom` starts the stream with a byte-order mark, its bytes split across two
+    chunks (OpenAI streams then leave out their optional head, so a `data:` line follows it).
+    `finish` is the OpenAI finish_reason (Anthropic: "stop" is
     sent as end_turn, "length" as max_tokens, others as they are). `usage` False leaves usage out
     (OpenAI sends it only when asked by stream_options.include_usage).
     """
@@ -56,6 +64,8 @@ class Script:
     usage: bool = True
     prompt_tokens: int = 11
     error_type: str = "overloaded_error"
+    bom: bool = False
+    raw: tuple[bytes, ...] = ()
 
 
 @dataclass
@@ -82,6 +92,7 @@ class FakeUpstream:
         self.waiting, self.running, self.kv_cache = 0, 0, 0.0
         self.healthy = True
         self.serve_metrics = True  # False: /metrics answers 404
+        self.metrics_padding = 0  # bytes of comment lines appended to /metrics
         self.requests: list[Received] = []
         self.open_connections = 0
         self.connections_accepted = 0
@@ -179,7 +190,7 @@ class FakeUpstream:
                 f"vllm:num_requests_running{m} {float(self.running)}\n"
                 f"vllm:num_requests_waiting{m} {float(self.waiting)}\n"
                 f"vllm:gpu_cache_usage_perc{m} {self.kv_cache}\n"
-            )
+            ) + ("#" * 1023 + "\n") * (self.metrics_padding // 1024)
             await _send(writer, 200, text.encode())
         elif path == "/health":
             await _send(writer, 200 if self.healthy else 503, b"{}")
@@ -204,6 +215,8 @@ class FakeUpstream:
         body = req.json if isinstance(req.json, dict) else {}
         anthropic = req.path.startswith("/v1/messages")
         head, tokens, tail, error = (_anthropic if anthropic else _openai)(s, body)
+        if s.bom and not anthropic:
+            head = []
         eof = asyncio.ensure_future(_wait_eof(reader))
         try:
             if s.mode == "hang":
@@ -211,6 +224,11 @@ class FakeUpstream:
                 return False
             status = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             writer.write((status + "transfer-encoding: chunked\r\n\r\n").encode())
+            if s.bom:
+                await writer.drain()
+                writer.write(_chunk(b"\xef"))
+                await writer.drain()
+                writer.write(_chunk(b"\xbb\xbf"))
             for frame in head:
                 writer.write(_chunk(frame))
             count = min(s.after, s.tokens) if s.mode in _MID_STREAM else s.tokens
@@ -226,8 +244,14 @@ class FakeUpstream:
                 await eof
             if s.mode in ("stall", "close"):
                 return False
+            if s.mode == "flood":
+                writer.write(_chunk(b"data: "))
+                while not eof.done():
+                    writer.write(_chunk(_FLOOD))
+                    await writer.drain()
+                return False
             bad = b'data: {"choices": [{"delta": {"content": "t\n\n'
-            ends = {"malformed": [bad], "error": [error]}.get(s.mode, tail)
+            ends = {"malformed": [bad], "error": [error], "raw": list(s.raw)}.get(s.mode, tail)
             writer.write(b"".join(map(_chunk, ends)) + b"0\r\n\r\n")
             await writer.drain()
             return True

@@ -1,11 +1,18 @@
-"""What the HTTP backends share: client, SSE parsing, API keys, token timeouts, limits, errors.
+"""What the HTTP backends share: client, event streams, API keys, token timeouts, limits, errors.
+
+(The SSE parsing itself is in backends/sse.py.)
 
 Error mapping (every failure names the backend; API keys never appear in a message):
 
 * connection refused / reset / closed, HTTP 5xx, 401, 403, 404, 408, 409, 429, stalls, timeouts,
   malformed SSE or JSON, and streams that end before completion -> `BackendUnavailable`, which the
   router may retry elsewhere. 429 and 503 carry `retry_after_s` from `Retry-After` (seconds or an
-  HTTP-date) when the upstream sent one.
+  HTTP-date, at most a day; NaN, negative or garbage is ignored) when the upstream sent one.
+* what an upstream sends is bounded: an error body is read up to 16 KiB, an SSE line or the data
+  of one SSE event up to 1 MiB (see backends/sse.py; beyond: `BackendUnavailable`
+  "malformed stream: ..."), JSON nested too deeply is malformed, and a
+  token count that is not a whole number in [0, `MAX_REPORTED_TOKENS`] is ignored (the backend
+  counts for itself). A probe reads at most 8 MiB of an answer (`MAX_PROBE_BYTES`).
 * 400, 413 and 422 mean the request itself is bad (too long, invalid field): another backend would
   most likely refuse it too, so they become `InvalidArgument("messages", ...)` for the client.
 * more requests at once than `max_concurrency` -> `ResourceExhausted`, at once, without I/O.
@@ -14,26 +21,29 @@ Error mapping (every failure names the backend; API keys never appear in a messa
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
+import datetime
 import email.utils
 import errno
 import json
+import math
 import os
-import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 
-from router.config import HttpBackendCommon, TimeoutsConfig
+from backends.sse import sse_events, sse_lines
+from router.config import MAX_EJECTION_S, HttpBackendCommon, TimeoutsConfig
 from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted, RouterError
 
 SNIPPET_CHARS = 200
 _ERROR_BODY_BYTES = 16_384
-_EOL = re.compile(r"\r\n|\r|\n")  # SSE line ends; not str.splitlines, which also splits on U+2028
 _BAD_REQUEST = frozenset({400, 413, 422})
+MAX_PROBE_BYTES = 8 << 20  # the body of a probe's answer (vLLM /metrics, /slots, /models)
+_RECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+MAX_REPORTED_TOKENS = 2 * 1_048_576  # twice the largest context window a config may declare
 
 
 def make_client(config: HttpBackendCommon) -> httpx.AsyncClient:
@@ -157,23 +167,34 @@ def _has_errno(exc: BaseException | None, code: int) -> bool:
     return False
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP-date; None if absent or bad."""
-    if not value:
+def parse_retry_after(value: str | None, limit_s: float = MAX_EJECTION_S) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP-date, at most `limit_s`.
+
+    None if absent, garbage, NaN or negative; a huge number (`inf`, `1e12`, a date in 2100) is
+    capped at `limit_s` (by default the longest ejection the config allows; the health tracker
+    caps again at `health.max_ejection_s`). A date in the past is 0.
+    """
+    if not value or len(value) > 64:
         return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
     try:
-        when = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError):
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC, by RFC 5322
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = max(0.0, when.timestamp() - time.time())
+    if math.isnan(seconds) or seconds < 0:
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(seconds, limit_s)
 
 
 def body_snippet(body: bytes, secret: str | None = None) -> str:
     """A short readable excerpt of an error body: the JSON error message if any, else the text."""
     text = body.decode("utf-8", errors="replace")
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, RecursionError):  # RecursionError: nested too deep
         doc = json.loads(text)
         err = doc.get("error", doc) if isinstance(doc, dict) else doc
         if isinstance(err, dict):
@@ -209,11 +230,24 @@ def field(doc: Any, name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def token_count(value: Any, limit: int = MAX_REPORTED_TOKENS) -> int | None:
+    """A token count an upstream reported, or None unless a whole number in [0, `limit`].
+
+    Booleans, NaN, infinities, negative and absurdly large numbers are not counts; the caller
+    then counts for itself.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():  # also NaN and +-inf
+        return None
+    return int(value) if 0 <= value <= limit else None
+
+
 def parse_json(backend: str, data: str, secret: str | None = None) -> dict[str, Any]:
     """One SSE event's JSON object, or BackendUnavailable naming the malformed data."""
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         doc = None
     if not isinstance(doc, dict):
         snippet = redact(data, secret)[:80]
@@ -222,44 +256,34 @@ def parse_json(backend: str, data: str, secret: str | None = None) -> dict[str, 
     return doc
 
 
-async def sse_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """Lines of a UTF-8 byte stream split on CRLF, CR or LF only, as the SSE format requires."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    buf = ""
-    async for chunk in chunks:
-        text = buf + decoder.decode(chunk)
-        cut = len(text) - 1 if text.endswith("\r") else len(text)  # CR may start a CRLF
-        *lines, rest = _EOL.split(text[:cut])
-        buf = rest + text[cut:]
-        for line in lines:
-            yield line
-    text = buf + decoder.decode(b"", final=True)
-    for line in _EOL.split(text) if text else ():
-        yield line
+async def get_bounded(
+    client: httpx.AsyncClient,
+    url: str,
+    backend: str,
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+    limit: int = MAX_PROBE_BYTES,
+) -> httpx.Response:
+    """GETs `url` with its body read in full, but never more than `limit` bytes of it.
 
-
-async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str, str]]:
-    """(event, data) pairs from SSE lines; comments and unknown fields are skipped.
-
-    The event name defaults to "message". Iteration ends after a `data: [DONE]` event (yielded as
-    ("message", "[DONE]")); an event cut off by the end of the stream is dropped, per the spec.
+    A longer body raises BackendUnavailable naming `backend` (and the connection is dropped).
+    httpx errors are the caller's to map.
     """
-    event, data = "", []
-    async for line in lines:
-        if not line:
-            if data:
-                payload = "\n".join(data)
-                yield event or "message", payload
-                if payload == "[DONE]":
-                    return
-            event, data = "", []
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
+    request = client.build_request("GET", url, headers=headers, timeout=timeout)
+    response = await client.send(request, stream=True)
+    try:
+        parts, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise BackendUnavailable(backend, f"answer of {url} is larger than {limit} bytes")
+            parts.append(chunk)
+    finally:
+        await response.aclose()
+    kept = [(k, v) for k, v in response.headers.items() if k.lower() not in _RECODED]
+    return httpx.Response(
+        response.status_code, headers=kept, content=b"".join(parts), request=request
+    )
 
 
 @contextlib.asynccontextmanager
@@ -309,8 +333,8 @@ class EventStream:
         self.clock = clock
         self.secret = secret
         self._chunks = response.aiter_bytes()
-        self._lines = sse_lines(self._chunks)
-        self._events = sse_events(self._lines)
+        self._lines = sse_lines(self._chunks, clock.backend)
+        self._events = sse_events(self._lines, clock.backend)
 
     def __aiter__(self) -> EventStream:
         return self
@@ -327,7 +351,7 @@ class EventStream:
 
     async def drain(self, limit_s: float = 1.0) -> None:
         """Reads the rest of a completed stream (at most `limit_s` seconds), ignoring it."""
-        with contextlib.suppress(httpx.HTTPError, TimeoutError):
+        with contextlib.suppress(httpx.HTTPError, TimeoutError, BackendUnavailable):
             async with asyncio.timeout(min(limit_s, self.clock.remaining())):
                 async for _ in self._lines:
                     pass

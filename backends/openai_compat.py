@@ -44,10 +44,12 @@ from backends.http_common import (
     TokenClock,
     api_key,
     field,
+    get_bounded,
     open_stream,
     parse_json,
     redact,
     status_error,
+    token_count,
     transport_error,
 )
 from router.config import OpenAIConfig
@@ -200,8 +202,8 @@ class OpenAICompatBackend(HttpBackend):
         timeout = self.config.timeouts.connect_s
         try:
             async with asyncio.timeout(timeout * 2):
-                response = await self._http().get(
-                    url, headers=self._headers(key), timeout=httpx.Timeout(timeout)
+                response = await get_bounded(
+                    self._http(), url, self.name, self._headers(key), httpx.Timeout(timeout)
                 )
         except TimeoutError:
             raise BackendUnavailable(self.name, f"probe of {url} timed out") from None
@@ -215,8 +217,7 @@ class OpenAICompatBackend(HttpBackend):
 
 
 def _count(usage: dict[str, Any] | None, name: str) -> int | None:
-    value = (usage or {}).get(name)
-    return int(value) if isinstance(value, int | float) and value >= 0 else None
+    return token_count((usage or {}).get(name))
 
 
 def _slot_metrics(doc: Any) -> dict[str, float]:

@@ -209,13 +209,18 @@ class SchedulerConfig(_Strict):
     solver_time_limit_ms: float = Field(50.0, gt=0, le=10_000, description="CP-SAT time limit")
 
 
+MAX_EJECTION_S = 86_400.0  # a day: no ejection or cool-down lasts longer, whatever is configured
+
+
 class HealthConfig(_Strict):
     probe_interval_s: float = Field(10.0, gt=0, description="how often backends are probed")
     probe_timeout_s: float = Field(5.0, gt=0)
     unhealthy_after: int = Field(3, ge=1, description="consecutive failed probes")
     eject_after: int = Field(5, ge=1, description="consecutive failed requests")
-    base_ejection_s: float = Field(30.0, gt=0)
-    max_ejection_s: float = Field(300.0, gt=0)
+    base_ejection_s: float = Field(30.0, gt=0, le=MAX_EJECTION_S)
+    max_ejection_s: float = Field(
+        300.0, gt=0, le=MAX_EJECTION_S, description="longest ejection or cool-down"
+    )
 
 
 class FallbackConfig(_Strict):

@@ -4,23 +4,32 @@
   `unhealthy_after` consecutive failures the backend is unhealthy until a probe succeeds.
 - Outlier ejection: `eject_after` (5) consecutive failed requests eject a backend for
   `base_ejection_s` (30 s) x the number of times it has been ejected, capped at `max_ejection_s`
-  (300 s). A success after an ejection lowers that multiplier by one. The last usable backend is
-  never ejected.
-- Cool-down: a 429 with Retry-After keeps the backend out of placement for that long.
+  (300 s). A success after an ejection lowers that multiplier by one.
+- Cool-down: a 429 or 503 with Retry-After keeps the backend out of placement for that long, at
+  most `max_ejection_s` (also for `inf`); NaN, zero or a negative value starts no cool-down.
+- The last usable backend is never taken out (neither ejected nor cooled down), and neither is
+  the last usable trusted one (trust edge or self_hosted, from `config.effective_trust`):
+  otherwise every CONFIDENTIAL and RESTRICTED request would fail while third-party
+  backends remain. The failure still counts, so it is taken out once another one is usable.
 The scheduler reads `reason(name)`: empty when the backend is usable, else why not.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from router.config import HealthConfig
+
+TRUSTED = frozenset({"edge", "self_hosted"})
 
 
 @dataclass(slots=True)
 class _State:
+    trust: str = "third_party"
     probe_failures: int = 0
     probe_error: str = ""
     failures: int = 0  # consecutive failed requests
@@ -31,15 +40,25 @@ class _State:
 
 
 class HealthTracker:
+    """Health of a fleet; see the module docstring.
+
+    `backends`: the backend names, or a mapping of names to backends, whose
+    `config.effective_trust` then decides which ones count as trusted (names alone: none).
+    """
+
     def __init__(
         self,
-        names: Iterable[str],
+        backends: Iterable[str] | Mapping[str, Any],
         config: HealthConfig,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self._clock = clock
-        self._states = {name: _State() for name in names}
+        if isinstance(backends, Mapping):
+            trust = {n: str(b.config.effective_trust) for n, b in backends.items()}
+        else:
+            trust = dict.fromkeys(backends, "third_party")
+        self._states = {name: _State(trust=t) for name, t in trust.items()}
 
     def reason(self, name: str) -> str:
         """Why `name` may not be used now ("" when it may)."""
@@ -87,16 +106,32 @@ class HealthTracker:
         s.failures = 0
 
     def failure(self, name: str, error: str, retry_after_s: float | None = None) -> None:
-        """Records a failed request; may eject the backend or start a cool-down."""
+        """Records a failed request; may eject the backend or start a cool-down (both capped)."""
         s, now = self._states[name], self._clock()
         s.failures += 1
         s.last_failure = error
-        if retry_after_s:
-            s.cooldown_until = max(s.cooldown_until, now + retry_after_s)
+        cooldown = self.cooldown_s(retry_after_s)
+        if cooldown and self._may_take_out(name):
+            s.cooldown_until = max(s.cooldown_until, now + cooldown)
         if s.failures >= self.config.eject_after and s.ejected_until <= now:
-            if not any(n != name and not self.reason(n) for n in self._states):
-                return  # never eject the last usable backend
+            if not self._may_take_out(name):
+                return  # the streak goes on: ejected once another backend is usable
             s.ejections += 1
             duration = min(self.config.base_ejection_s * s.ejections, self.config.max_ejection_s)
             s.ejected_until = now + duration
             s.failures = 0
+
+    def cooldown_s(self, retry_after_s: float | None) -> float:
+        """The cool-down a Retry-After of `retry_after_s` earns: 0 for NaN or <= 0, else capped."""
+        if retry_after_s is None or math.isnan(retry_after_s) or retry_after_s <= 0:
+            return 0.0
+        return min(float(retry_after_s), self.config.max_ejection_s)
+
+    def _may_take_out(self, name: str) -> bool:
+        """False when `name` is the last usable backend, or the last usable trusted one."""
+        others = [n for n in self._states if n != name and not self.reason(n)]
+        if not others:
+            return False
+        if self._states[name].trust in TRUSTED:
+            return any(self._states[n].trust in TRUSTED for n in others)
+        return True

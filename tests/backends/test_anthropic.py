@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import pytest
@@ -149,3 +151,36 @@ async def test_probe_lists_models_with_the_key(upstream, backend):
     await upstream.refuse()
     with pytest.raises(BackendUnavailable, match="connection refused"):
         await backend.probe()
+
+
+def test_merging_keeps_every_part_in_order():
+    """Runs of one role become one turn whose parts are joined by blank lines, in order."""
+    messages = [ChatMessage("user", f"u{i}") for i in range(3)] + [
+        ChatMessage("tool", "t"),
+        ChatMessage("assistant", "a0"),
+        ChatMessage("assistant", "a1"),
+        ChatMessage("user", "last"),
+    ]
+    assert to_anthropic(messages)[1] == [
+        {"role": "user", "content": "u0\n\nu1\n\nu2\n\nt"},
+        {"role": "assistant", "content": "a0\n\na1"},
+        {"role": "user", "content": "last"},
+    ]
+
+
+def _merge_time(count: int) -> float:
+    """Seconds to_anthropic takes for `count` user messages of 100 chars (best of five)."""
+    messages = [ChatMessage("user", "x" * 100)] * count
+    best = math.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        _, turns = to_anthropic(messages)
+        best = min(best, time.perf_counter() - start)
+    assert len(turns) == 1 and len(turns[0]["content"]) == count * 102 - 2
+    return best
+
+
+def test_merging_costs_linear_time():
+    """8x the messages of one role cost about 8x the time to merge, not 64x."""
+    small, large = _merge_time(1000), _merge_time(8000)
+    assert large / small < 32  # measured: 4 to 8 linear, about 190 with += on strings

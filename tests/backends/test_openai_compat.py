@@ -11,6 +11,7 @@ import pytest
 
 from backends.base import Finish, TextDelta
 from backends.fake_upstream import FakeUpstream, Script
+from backends.http_common import MAX_PROBE_BYTES
 from backends.openai_compat import OpenAICompatBackend
 from router.config import OpenAIConfig
 from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted
@@ -313,3 +314,48 @@ async def test_scripts_apply_in_order_then_the_default(upstream, backend):
     assert (await fails(backend)).reason.startswith("HTTP 500")
     assert len(await collect(backend)) == 3
     assert len(await collect(backend)) == upstream.default.tokens + 1
+
+
+async def test_a_leading_bom_is_ignored(upstream, backend):
+    """A stream that starts with a byte-order mark (split across chunks) loses no token."""
+    upstream.script(Script(tokens=3, bom=True))
+    *deltas, finish = await collect(backend)
+    assert [d.text for d in deltas] == ["t0 ", "t1 ", "t2 "] and finish.completion_tokens == 3
+
+
+async def test_an_endless_line_fails_the_attempt(upstream, backend):
+    """An upstream sending a line that never ends fails after 1 MiB, naming the backend."""
+    upstream.script(Script(mode="flood", after=2))
+    error = await fails(backend)
+    assert error.reason == "malformed stream: an SSE line is longer than 1048576 characters"
+    assert await upstream.wait_until(lambda: upstream.active_streams == 0)
+
+
+async def test_deeply_nested_json_in_a_stream_is_malformed(upstream, backend):
+    """An event of JSON nested too deeply is a malformed stream, not an internal error."""
+    upstream.script(Script(mode="raw", raw=(b"data: " + b"[" * 50_000 + b"\n\n",)))
+    error = await fails(backend)
+    assert error.reason.startswith("malformed stream: event data is not a JSON object")
+
+
+@pytest.mark.parametrize("bad", [-5, 10**15, float("inf"), float("nan"), 2.5, True])
+async def test_impossible_usage_counts_are_ignored(upstream, backend, bad):
+    """A negative, huge, infinite or fractional prompt count is replaced by the estimate."""
+    upstream.script(Script(tokens=3, prompt_tokens=bad))
+    *_, finish = await collect(backend)
+    assert finish == Finish(prompt_tokens_estimate(make_request().messages), 3, "stop")
+
+
+async def test_probe_reads_a_bounded_answer(upstream):
+    """A metrics page up to the limit is read; a larger one fails the probe, naming the backend."""
+    b = make_backend(upstream.base_url, metrics="vllm")
+    upstream.running, upstream.metrics_padding = 2, 1 << 20
+    await b.probe()
+    assert b.metrics["running"] == 2.0
+    upstream.metrics_padding = MAX_PROBE_BYTES + 4096
+    with pytest.raises(BackendUnavailable) as err:
+        await b.probe()
+    assert err.value.backend == "gpu" and f"is larger than {MAX_PROBE_BYTES} bytes" in str(
+        err.value
+    )
+    await b.aclose()

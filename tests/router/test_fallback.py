@@ -298,3 +298,48 @@ async def test_closing_the_stream_right_after_the_decision_releases_everything(
     assert decision.backend == "primary" and router.backends["primary"].admitted == 1
     await engine_stream.aclose()
     await assert_nothing_leaks(srv, upstream, second_upstream, spent=0.0)
+
+
+@pytest.mark.parametrize("retry_after", ["inf", "1e12", "Fri, 01 Jan 2100 00:00:00 GMT"])
+async def test_a_huge_retry_after_cools_down_for_max_ejection_at_most(
+    start_server, upstream, second_upstream, retry_after
+):
+    """A 429 asking for inf s, 1e12 s or until 2100 keeps the backend out max_ejection_s at most."""
+    config = fleet(upstream.base_url, second_upstream.base_url, max_ejection_s=60)
+    srv = await start_server(config)
+    upstream.script(Script(mode="status", status=429, retry_after=retry_after))
+    _, _, usage = await collect(srv.stub.Generate(request(max_tokens=2)))
+    assert usage.backends_tried == ["primary", "secondary"]
+    d = await srv.stub.Route(request())
+    primary = next(c for c in d.candidates if c.backend == "primary")
+    assert primary.rejected_by == "health" and "cooling down 60 s more" in primary.reason
+    await assert_nothing_leaks(srv, upstream, second_upstream)
+
+
+async def test_a_one_backend_fleet_does_not_go_out_on_a_429(start_server, upstream):
+    """The only backend answering 429 with Retry-After: inf fails that request, not later ones."""
+    srv = await start_server({"backends": {"only": http_backend(upstream.base_url, 0.1)}})
+    upstream.script(Script(mode="status", status=429, retry_after="inf"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await collect(srv.stub.Generate(request(max_tokens=2)))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "HTTP 429" in err.value.details()
+    _, deltas, usage = await collect(srv.stub.Generate(request(max_tokens=2)))
+    assert usage.backend == "only" and len(deltas) == 5
+    await assert_nothing_leaks(srv, upstream)
+
+
+async def test_the_only_trusted_backend_stays_in_for_restricted_requests(
+    start_server, upstream, second_upstream
+):
+    """A 429 does not take out the only self-hosted backend while a third-party one remains."""
+    config = fleet(upstream.base_url, second_upstream.base_url)
+    config["backends"]["secondary"]["tier"] = "remote_api"
+    srv = await start_server(config)
+    upstream.script(Script(mode="status", status=429, retry_after="1e12"))
+    _, _, usage = await collect(srv.stub.Generate(request(max_tokens=2)))
+    assert usage.backends_tried == ["primary", "secondary"]
+    _, deltas, usage = await collect(
+        srv.stub.Generate(request(max_tokens=2, privacy=pb.RESTRICTED))
+    )
+    assert usage.backend == "primary" and len(deltas) == 5
+    await assert_nothing_leaks(srv, upstream, second_upstream)

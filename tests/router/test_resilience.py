@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
+import pytest
+
 from router.config import HealthConfig
 from router.resilience import HealthTracker
 
@@ -92,3 +97,80 @@ def test_probes_mark_unhealthy_after_three_failures_until_one_succeeds():
     assert health.status("a") == "unhealthy" and "connection refused" in health.reason("a")
     health.probe_ok("a")
     assert health.reason("a") == ""
+
+
+class _Backend:
+    """Just what HealthTracker reads from a backend: its config's effective trust."""
+
+    def __init__(self, trust: str) -> None:
+        self.config = SimpleNamespace(effective_trust=trust)
+
+
+def fleet(**trusts: str) -> tuple[HealthTracker, Clock]:
+    clock = Clock()
+    backends = {name: _Backend(trust) for name, trust in trusts.items()}
+    return HealthTracker(backends, HealthConfig(), clock), clock
+
+
+@pytest.mark.parametrize("retry_after", [math.inf, 1e12, 4.1e9])
+def test_a_huge_retry_after_is_capped_at_max_ejection(retry_after):
+    """A cool-down never lasts longer than max_ejection_s (300 s), whatever the backend asked."""
+    health, clock = tracker()
+    health.failure("a", "HTTP 429", retry_after_s=retry_after)
+    assert "cooling down 300 s more" in health.reason("a")
+    clock.now += 300.1
+    assert health.reason("a") == ""
+
+
+@pytest.mark.parametrize("retry_after", [math.nan, -5.0, -math.inf, 0.0])
+def test_a_nonsense_retry_after_is_ignored(retry_after):
+    """NaN, negative or zero Retry-After values start no cool-down."""
+    health, _ = tracker()
+    health.failure("a", "HTTP 429", retry_after_s=retry_after)
+    assert health.reason("a") == "" and health.status("a") == "healthy"
+
+
+def test_the_last_usable_backend_never_cools_down():
+    """A one-backend fleet stays usable after a 429 with Retry-After (the failure still counts)."""
+    health, _ = tracker("only")
+    health.failure("only", "HTTP 429", retry_after_s=30)
+    assert health.reason("only") == ""
+    health, _ = tracker("a", "b")
+    health.failure("b", "HTTP 429", retry_after_s=30)
+    health.failure("a", "HTTP 429", retry_after_s=30)
+    assert health.reason("a") == "" and "cooling down" in health.reason("b")
+
+
+def test_the_last_trusted_backend_is_never_ejected_while_third_parties_remain():
+    """Failures do not eject the only trusted backend, though third-party ones are usable."""
+    health, _ = fleet(edge="edge", api1="third_party", api2="third_party")
+    for _ in range(10):
+        health.failure("edge", "x")
+    assert health.reason("edge") == ""
+    for _ in range(5):
+        health.failure("api1", "x")
+    assert "ejected" in health.reason("api1")
+
+
+def test_the_last_trusted_backend_never_cools_down_while_third_parties_remain():
+    """A Retry-After does not take out the only usable trusted backend; a second one may go."""
+    health, _ = fleet(gpu="self_hosted", edge="edge", api="third_party")
+    health.failure("gpu", "HTTP 429", retry_after_s=60)
+    assert "cooling down" in health.reason("gpu")
+    health.failure("edge", "HTTP 429", retry_after_s=60)
+    assert health.reason("edge") == ""
+    health.failure("api", "HTTP 429", retry_after_s=60)
+    assert "cooling down" in health.reason("api")
+
+
+def test_a_trusted_backend_is_ejected_once_another_trusted_one_is_back():
+    """The streak of the protected backend goes on: it is ejected when another one can serve."""
+    health, clock = fleet(edge="edge", gpu="self_hosted", api="third_party")
+    for _ in range(5):
+        health.failure("gpu", "x")
+    for _ in range(7):
+        health.failure("edge", "x")
+    assert health.reason("edge") == "" and health.reason("gpu")
+    clock.now += 31
+    health.failure("edge", "x")
+    assert "ejected" in health.reason("edge") and health.reason("gpu") == ""
