@@ -25,9 +25,9 @@ Parameters (all optional; class names PUBLIC, INTERNAL, CONFIDENTIAL, RESTRICTED
     detectors: {built-in detector: class it raises to, or null/false to turn it off}. Defaults:
         email CONFIDENTIAL, phone CONFIDENTIAL, card RESTRICTED, iban RESTRICTED,
         secret RESTRICTED, national_id RESTRICTED (policies/detectors.py says what each finds).
-    patterns: [{name, regex, class}] custom detectors, run on every request, checked after the built-ins. RE2 syntax
-        (linear-time matching, ASCII \\d \\w \\b): a regex with a look-around or a back-reference
-        is refused, naming the pattern and why.
+    patterns: [{name, regex, class}] custom detectors, run on every request, checked after the
+        built-ins. RE2 syntax (linear-time matching, ASCII \\d \\w \\b): a regex with a
+        look-around or a back-reference is refused, naming the pattern and why.
     max_scan_chars: the most characters of a request scanned (2,000,000; the messages joined
         by blank lines), so that scan time has a hard bound. A longer request has its first
         max_scan_chars characters scanned and is also raised to scan_limit_class (RESTRICTED),
