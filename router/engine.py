@@ -30,6 +30,7 @@ from router.request_log import RequestLog
 from router.resilience import HealthTracker
 from router.runtime import Runtime
 from router.scheduler import Scheduler
+from router.slicing import sliced
 from router.state import BackendStats
 from router.types import Decision, Request, Usage
 
@@ -184,10 +185,13 @@ class Router:
         return decision
 
     async def route_batch(self, requests: Sequence[Request]) -> list[Decision | RouterError]:
-        """Places a group of requests jointly; one decision or error per request, in order."""
+        """Places a group of requests jointly; one decision or error per request, in order.
+
+        The contexts are built in slices between loop turns (router/slicing.py) and the batcher
+        evaluates them likewise, so a large batch never stalls the other calls."""
         rt = self.runtime
         contexts = []
-        for i, request in enumerate(requests):
+        async for i, request in sliced(enumerate(requests)):
             try:
                 contexts.append(await rt.context(request))
             except InvalidArgument as exc:
