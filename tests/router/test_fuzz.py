@@ -202,6 +202,7 @@ async def assert_settled(srv: Any) -> None:
 
 
 def check_decision(d: pb.RouteDecision) -> None:
+    """A decision names a configured backend, a solver tier and a known privacy class."""
     event("OK")
     assert d.backend in CONFIG["backends"] and d.solver
     assert d.privacy in pb.Privacy.values()
@@ -293,6 +294,7 @@ def mutated(draw: st.DrawFn) -> str:
 
 @st.composite
 def config_texts(draw: st.DrawFn) -> str:
+    """Arbitrary text, the fuzz config itself, or the fuzz config with one value mutated."""
     return draw(st.one_of(st.text(max_size=200), st.just(CONFIG_TEXT), st.composite(mutated)()))
 
 
