@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from router import placement, solver
 from router.errors import RequestFailed, RouterError
 from router.framework import BackendView, RequestContext
 from router.scheduler import Scheduler
+from router.slicing import sliced
 from router.types import Decision
 
 Admit = Callable[[RequestContext, Decision], Any]  # returns None or an object with release()
@@ -93,8 +95,11 @@ class Batcher:
             raise
 
     async def solve_group(self, batch: Sequence[RequestContext]) -> list[Decision | RouterError]:
-        """Places a group jointly, as RouteBatch asks; nothing is admitted."""
-        p = placement.plan(self._scheduler, batch, self._views())
+        """Places a group jointly, as RouteBatch asks; nothing is admitted. The requests are
+        evaluated in slices between loop turns, so a large group does not stall other calls."""
+        started, views = time.perf_counter(), self._views()
+        candidates = [tuple(self._scheduler.evaluate(c, views)) async for c in sliced(batch)]
+        p = placement.plan(self._scheduler, batch, views, tuple(candidates), started)
         solution = await self._solve(p)
         return placement.decide(self._scheduler, p, solution, next(self._ids))
 

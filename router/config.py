@@ -146,9 +146,18 @@ class PolicyConfig(_Strict):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
+MAX_WEIGHT = 1000.0
+
+
 class ProfilePolicy(_Strict):
     policy: str
-    weight: float = Field(1.0, ge=0)
+    weight: float = Field(
+        1.0,
+        ge=0,
+        le=MAX_WEIGHT,
+        allow_inf_nan=False,
+        description="how much the policy's score in [0, 1] counts in the total",
+    )
 
 
 class ProfileConfig(_Strict):
@@ -234,9 +243,20 @@ class DefaultsConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
+    """Request size limits; beyond any of them a request gets INVALID_ARGUMENT naming the field."""
+
     max_tokens: int = Field(8192, ge=1, description="largest max_tokens a request may ask for")
     max_messages: int = Field(1024, ge=1)
     max_prompt_chars: int = Field(4_000_000, ge=1)
+    max_id_chars: int = Field(
+        256, ge=1, le=65_536, description="longest tenant, request_id, model and profile"
+    )
+    max_metadata_entries: int = Field(64, ge=0, le=65_536)
+    max_metadata_key_chars: int = Field(128, ge=1, le=65_536)
+    max_metadata_value_chars: int = Field(1024, ge=1, le=1_048_576)
+    max_batch_requests: int = Field(
+        1024, ge=1, le=65_536, description="requests one RouteBatch call may carry"
+    )
 
 
 class Config(_Strict):

@@ -1,22 +1,28 @@
 """Translation between the proto messages and the domain types, with request validation.
 
-Every rejected field raises InvalidArgument naming the field, e.g. `messages[2].role`.
+Every rejected field raises InvalidArgument naming the field, e.g. `messages[2].role`. Every
+field is bounded (`limits` in the config; features at most MAX_FEATURES entries) and checked in
+time linear in its size; identifiers (tenant, request_id, model, profile, metadata keys) must be
+printable: no control, format or separator characters. Errors quote client text only up to
+SHOWN_CHARS characters, so a status message stays small whatever the client sent.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import get_args
 
 from router.api import router_pb2 as pb
-from router.config import Config, Feature
+from router.config import Config, Feature, LimitsConfig
 from router.errors import InvalidArgument, RouterError
 from router.framework import BackendView
 from router.types import ROLES, ChatMessage, Decision, Privacy, Request, Tier, Usage
 
 FEATURES = get_args(Feature)
+MAX_FEATURES = 16  # entries in `features` (duplicates are merged; only FEATURES are known)
+SHOWN_CHARS = 40  # client text quoted in an error message, at most
 TIER_TO_PB = {Tier.EDGE: pb.EDGE, Tier.CLOUD_GPU: pb.CLOUD_GPU, Tier.REMOTE_API: pb.REMOTE_API}
 
 
@@ -33,6 +39,9 @@ def request_from_pb(msg: pb.GenerateRequest, config: Config, prefix: str = "") -
 
 def _request(msg: pb.GenerateRequest, config: Config) -> Request:
     limits, defaults = config.limits, config.defaults
+    for name in ("request_id", "tenant", "model", "profile"):
+        _identifier(name, getattr(msg, name), limits.max_id_chars)
+    metadata = _metadata(msg.metadata, limits)
     if not msg.messages:
         raise InvalidArgument("messages", "at least one message is required")
     if len(msg.messages) > limits.max_messages:
@@ -43,7 +52,7 @@ def _request(msg: pb.GenerateRequest, config: Config) -> Request:
         if m.role not in ROLES:
             raise InvalidArgument(
                 f"messages[{i}].role",
-                f"unknown role {m.role!r} (one of {', '.join(sorted(ROLES))})",
+                f"unknown role {shown(m.role)} (one of {', '.join(sorted(ROLES))})",
             )
         chars += len(m.content)
         messages.append(ChatMessage(m.role, m.content))
@@ -80,19 +89,62 @@ def _request(msg: pb.GenerateRequest, config: Config) -> Request:
         latency_slo_ms=msg.latency_slo_ms,
         max_cost_usd=max_cost,
         profile=msg.profile,
-        metadata=dict(msg.metadata),
+        metadata=metadata,
         features=_features(msg.features),
     )
 
 
-def _features(names: Sequence[str]) -> tuple[str, ...]:
-    known = FEATURES
-    for i, name in enumerate(names):
-        if name not in known:
+def shown(text: str) -> str:
+    """`text` quoted for an error message, cut to SHOWN_CHARS characters."""
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}... ({len(text)} characters)"
+
+
+def _identifier(field: str, value: str, limit: int) -> None:
+    """A name or id: at most `limit` characters, all printable (a plain space is allowed)."""
+    if len(value) > limit:
+        raise InvalidArgument(field, f"{len(value)} characters exceed the limit of {limit}")
+    if not value.isprintable():
+        i = next(i for i, c in enumerate(value) if not c.isprintable())
+        raise InvalidArgument(
+            field,
+            f"character U+{ord(value[i]):04X} at index {i} is not allowed "
+            "(no control, format or separator characters)",
+        )
+
+
+def _metadata(entries: Mapping[str, str], limits: LimitsConfig) -> dict[str, str]:
+    if len(entries) > limits.max_metadata_entries:
+        raise InvalidArgument(
+            "metadata",
+            f"{len(entries)} entries exceed the limit of {limits.max_metadata_entries}",
+        )
+    for key, value in entries.items():
+        try:
+            _identifier("metadata", key, limits.max_metadata_key_chars)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"metadata[{shown(key)}]", f"key: {exc.reason}") from None
+        if len(value) > limits.max_metadata_value_chars:
             raise InvalidArgument(
-                f"features[{i}]", f"unknown feature {name!r} (one of {', '.join(known)})"
+                f"metadata[{shown(key)}]",
+                f"value of {len(value)} characters exceeds the limit of "
+                f"{limits.max_metadata_value_chars}",
             )
-    return tuple(names)
+    return dict(entries)
+
+
+def _features(names: Sequence[str]) -> tuple[str, ...]:
+    if len(names) > MAX_FEATURES:
+        raise InvalidArgument(
+            "features", f"{len(names)} entries exceed the limit of {MAX_FEATURES}"
+        )
+    for i, name in enumerate(names):
+        if name not in FEATURES:
+            raise InvalidArgument(
+                f"features[{i}]", f"unknown feature {shown(name)} (one of {', '.join(FEATURES)})"
+            )
+    return tuple(dict.fromkeys(names))
 
 
 def decision_to_pb(d: Decision) -> pb.RouteDecision:

@@ -32,6 +32,7 @@ from router.request_log import RequestLog
 from router.resilience import HealthTracker
 from router.runtime import Runtime
 from router.scheduler import Scheduler
+from router.slicing import sliced
 from router.state import BackendStats
 from router.types import Decision, Request, Usage
 
@@ -192,15 +193,18 @@ class Router:
         return decision
 
     async def route_batch(self, requests: Sequence[Request]) -> list[Decision | RouterError]:
-        """Places a group of requests jointly; one decision or error per request, in order."""
-        rt = self.runtime
-        contexts = []
-        for i, request in enumerate(requests):
-            try:
-                contexts.append(await rt.context(request))
-            except InvalidArgument as exc:
-                raise exc.within(f"requests[{i}].") from None
-        return await rt.batcher.solve_group(contexts)
+        """Places a group of requests jointly; one decision or error per request, in order.
+
+        The contexts are built in slices between loop turns (router/slicing.py) and the batcher
+        evaluates them likewise, so a large batch never stalls the other calls."""
+        with self.runtime.in_use() as rt:  # a reload's drain waits for it
+            contexts = []
+            async for i, request in sliced(enumerate(requests)):
+                try:
+                    contexts.append(await rt.context(request))
+                except InvalidArgument as exc:
+                    raise exc.within(f"requests[{i}].") from None
+            return await rt.batcher.solve_group(contexts)
 
     async def generate(self, request: Request) -> AsyncIterator[Decision | TextDelta | Usage]:
         """Yields a decision, text deltas and the usage; re-places before the first token fails.

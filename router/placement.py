@@ -40,11 +40,18 @@ class Plan:
 
 
 def plan(
-    scheduler: Scheduler, batch: Sequence[RequestContext], views: Sequence[BackendView]
+    scheduler: Scheduler,
+    batch: Sequence[RequestContext],
+    views: Sequence[BackendView],
+    candidates: tuple[tuple[Candidate, ...], ...] | None = None,
+    started: float | None = None,
 ) -> Plan:
-    started = time.perf_counter()
+    """The solver problem for `batch`; `candidates` (scheduler.evaluate per request) and the
+    perf_counter time the decision `started` may come from a caller that evaluated already."""
+    started = time.perf_counter() if started is None else started
     index = {v.name: j for j, v in enumerate(views)}
-    candidates = tuple(tuple(scheduler.evaluate(ctx, views)) for ctx in batch)
+    if candidates is None:
+        candidates = tuple(tuple(scheduler.evaluate(ctx, views)) for ctx in batch)
     scores = [[c.total if c.feasible else None for c in row] for row in candidates]
     slots: list[int | None] = [None] * len(views)
     side: list[solver.SideConstraint] = []

@@ -16,6 +16,7 @@ from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
 from router.engine import Router
 from router.errors import InvalidArgument, RouterError
+from router.slicing import sliced
 from router.types import Decision, Request
 
 log = structlog.get_logger("tokenrouter")
@@ -80,18 +81,27 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
     async def RouteBatch(
         self, request: pb.RouteBatchRequest, context: grpc.aio.ServicerContext
     ) -> pb.RouteBatchResponse:
+        """At most limits.max_batch_requests requests; the per-request work (conversion,
+        contexts, evaluation, the answer) runs in slices between loop turns (router/slicing.py),
+        so a large batch does not stall the other calls."""
         try:
+            config = self.router.config
             if not request.requests:
                 raise InvalidArgument("requests", "at least one request is required")
+            if len(request.requests) > (limit := config.limits.max_batch_requests):
+                raise InvalidArgument(
+                    "requests", f"{len(request.requests)} requests exceed the limit of {limit}"
+                )
             reqs = [
-                convert.request_from_pb(r, self.router.config, prefix=f"requests[{i}].")
-                for i, r in enumerate(request.requests)
+                convert.request_from_pb(r, config, prefix=f"requests[{i}].")
+                async for i, r in sliced(enumerate(request.requests))
             ]
             results = await self.router.route_batch(reqs)
+            decisions = [convert.result_to_pb(r) async for r in sliced(results)]
         except Exception as exc:
             await abort(context, exc)
             raise
-        return pb.RouteBatchResponse(decisions=[convert.result_to_pb(r) for r in results])
+        return pb.RouteBatchResponse(decisions=decisions)
 
     async def ListBackends(
         self, request: pb.ListBackendsRequest, context: grpc.aio.ServicerContext

@@ -16,10 +16,14 @@ tokens per minute per backend).
    limit cuts it short) hinted with the greedy answer; ``optimal`` says whether it was proven.
 5. ``greedy``: CP-SAT found no solution in time -> the greedy answer, which is always feasible.
 
-Scores are scaled to integers (1e-4 resolution) for the integer solvers, and ties break toward
-the lower backend index. Side-constraint amounts are scaled to micro-units, weights rounded up and
-limits down (after snapping values within 1e-9 of an integer), so the integer model is never looser
-than the float one. This is the only module that imports OR-Tools, and it does so lazily.
+Scores must be finite. For the integer solvers they are divided by the batch's largest magnitude
+and scaled to integers (1e-5 of that magnitude), so any scores, huge or tiny, give the placement
+their ratios give; the scale shrinks further only where int64 costs (min-cost flow multiplies them
+by the node count) or CP-SAT's objective sum could otherwise overflow, which takes batches of
+thousands of requests. Ties break toward the lower backend index. Side-constraint amounts are
+scaled to micro-units, weights rounded up and limits down (after snapping values within 1e-9 of
+an integer), so the integer model is never looser than the float one. This is the only module
+that imports OR-Tools, and it does so lazily.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ MIN_COST_FLOW = "min-cost-flow"
 CP_SAT = "cp-sat"
 GREEDY = "greedy"
 
-_SCORE_SCALE = 10_000  # score resolution 1e-4
+_SCORE_UNITS = 100_000  # the batch's largest |score| -> this many units (1e-5 resolution)
+_INT_LIMIT = 2**62  # what any integer cost, times the node count, or objective sum stays under
 _AMOUNT_RESOLUTION = 1_000_000  # a side constraint's largest number -> at least 1e6 units
 _READ_BACK_S = 0.002  # time kept back from CP-SAT's limit to read its answer
 _SNAP = 1e-9  # relative distance to an integer under which a scaled amount is that integer
@@ -65,7 +70,7 @@ class SideConstraint:
 class Problem:
     """Scores per (request, backend) pair (None = forbidden), slots per backend, side limits.
 
-    Scores are expected to be moderate (up to about 1e4): min-cost flow works on scaled int64s."""
+    Scores are any finite numbers; NaN or infinity raises ValueError."""
 
     scores: Sequence[Sequence[float | None]]
     slots: Sequence[int | None]
@@ -75,6 +80,10 @@ class Problem:
         n, width = len(self.scores), len(self.slots)
         if any(len(row) != width for row in self.scores):
             raise ValueError(f"every score row needs {width} entries, one per backend")
+        for r, row in enumerate(self.scores):
+            if not all(s is None or math.isfinite(s) for s in row):
+                bad = next(s for s in row if s is not None and not math.isfinite(s))
+                raise ValueError(f"request {r} has score {bad}: scores must be finite or None")
         if any(s is not None and s < 0 for s in self.slots):
             raise ValueError("slots must be None (unlimited) or >= 0")
         for c in self.side:
@@ -283,10 +292,30 @@ def _pair_values(
     scores = np.array(problem.scores, dtype=np.float64).reshape(n, width)  # None -> NaN
     allowed = ~np.isnan(scores) & np.array([s != 0 for s in problem.slots], dtype=bool)
     reqs, backs = np.nonzero(allowed)
-    step = n * max(width - 1, 0) + 1
-    values = np.rint(scores[allowed] * _SCORE_SCALE).astype(np.int64) * step + (width - 1 - backs)
+    step, units = _integer_scale(n, width, len(reqs))
+    chosen = scores[allowed]
+    largest = float(np.abs(chosen).max(initial=0.0))
+    ratios = chosen / largest if largest > 0 else np.zeros_like(chosen)
+    values = np.rint(ratios * units).astype(np.int64) * step + (width - 1 - backs)
     high, low = max(0, int(values.max(initial=0))), min(0, int(values.min(initial=0)))
     return reqs, backs, values, n * (high - low) + 1
+
+
+def _integer_scale(n: int, width: int, pairs: int) -> tuple[int, int]:
+    """(tie-break step, units of the largest |score|) for n requests on `width` backends.
+
+    With values in [-units * step, units * step + width) the placing bonus is at most
+    n * (2 * units * step + width) + 1; that, plus a value, times the number of terms (CP-SAT's
+    objective sum over the pairs, or min-cost flow's nodes + 1) must stay under _INT_LIMIT.
+    The step keeps ties on the lower backend exact; only where even one unit of score would
+    overflow with it (far beyond max_batch) is it dropped. Raises ValueError where nothing fits."""
+    terms = max(pairs, n + width + 3, 1)
+    room = _INT_LIMIT // terms - (n + 1) * width - 1
+    for step in (n * max(width - 1, 0) + 1, 1):
+        units = room // (step * (2 * n + 1))
+        if units >= 1:
+            return step, min(_SCORE_UNITS, units)
+    raise ValueError(f"{n} requests on {width} backends are too many for integer placement")
 
 
 def _can_bind(problem: Problem, c: SideConstraint) -> bool:

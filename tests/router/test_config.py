@@ -62,6 +62,18 @@ def test_valid_config_fills_defaults():
             12,
             "unknown policy 'nope'",
         ),
+        (
+            VALID.replace("- policy: cap", "- policy: cap\n        weight: 1.0e9"),
+            "profiles.default.policies.0.weight",
+            13,
+            "less than or equal to 1000",
+        ),
+        (
+            VALID.replace("- policy: cap", "- policy: cap\n        weight: .nan"),
+            "profiles.default.policies.0.weight",
+            13,
+            "finite number",
+        ),
         ("backends: {}\n", "backends", 1, "at least 1"),
         ("backends: [\n", "", 2, "invalid YAML"),
         ("- 1\n", "", 0, "mapping"),

@@ -6,7 +6,7 @@ import pytest
 
 from router.api import router_pb2 as pb
 from router.config import load_config
-from router.convert import request_from_pb
+from router.convert import MAX_FEATURES, request_from_pb
 from router.errors import InvalidArgument
 from router.types import Privacy
 
@@ -62,3 +62,79 @@ def test_bad_fields_are_named(msg, field):
     with pytest.raises(InvalidArgument) as err:
         request_from_pb(msg, CONFIG)
     assert err.value.field == field
+
+
+def msg(**fields) -> pb.GenerateRequest:
+    """A valid one-message request with `fields` set."""
+    return pb.GenerateRequest(messages=[pb.Message(role="user", content="x")], **fields)
+
+
+@pytest.mark.parametrize("name", ["tenant", "request_id", "model", "profile"])
+def test_identifiers_are_bounded_and_printable(name):
+    """tenant, request_id, model and profile over max_id_chars or with a control character are
+    refused naming the field; at the limit, with spaces or any printable unicode, they pass."""
+    limit = CONFIG.limits.max_id_chars
+    request_from_pb(msg(**{name: "a" * limit}), CONFIG)
+    request_from_pb(msg(**{name: "Ünïcødé team 東京 🚀"}), CONFIG)
+    for bad in ["a" * (limit + 1), "acme\n", "ac\x00me", "acme\x1b[31m", "a\u202eb", "a\u2028b"]:
+        with pytest.raises(InvalidArgument) as err:
+            request_from_pb(msg(**{name: bad}), CONFIG)
+        assert err.value.field == name
+        assert len(str(err.value)) < 200
+
+
+def test_metadata_is_bounded():
+    """Too many metadata entries, a long or non-printable key, or a long value are refused."""
+    limits = CONFIG.limits
+    ok = {
+        f"k{i}": "v" * limits.max_metadata_value_chars for i in range(limits.max_metadata_entries)
+    }
+    assert request_from_pb(msg(metadata=ok), CONFIG).metadata == ok
+    cases = [
+        ({f"k{i}": "v" for i in range(limits.max_metadata_entries + 1)}, "metadata"),
+        ({"k" * (limits.max_metadata_key_chars + 1): "v"}, "metadata['kkkk"),
+        ({"trace\nid": "v"}, "metadata['trace\\nid']"),
+        ({"trace": "v" * (limits.max_metadata_value_chars + 1)}, "metadata['trace']"),
+    ]
+    for metadata, field in cases:
+        with pytest.raises(InvalidArgument) as err:
+            request_from_pb(msg(metadata=metadata), CONFIG)
+        assert err.value.field.startswith(field)
+        assert len(str(err.value)) < 300
+
+
+def test_limits_come_from_the_config():
+    """A config with tighter limits makes request_from_pb refuse what the default accepts."""
+    tight = CONFIG.model_copy(
+        update={"limits": CONFIG.limits.model_copy(update={"max_id_chars": 4})}
+    )
+    request_from_pb(msg(tenant="acme"), tight)
+    with pytest.raises(InvalidArgument, match="tenant: 5 characters exceed the limit of 4"):
+        request_from_pb(msg(tenant="acmes"), tight)
+
+
+def test_features_are_bounded_and_merged():
+    """Repeated features are merged; more than MAX_FEATURES entries are refused."""
+    req = request_from_pb(msg(features=["tools", "streaming", "tools"]), CONFIG)
+    assert req.features == ("tools", "streaming")
+    with pytest.raises(InvalidArgument) as err:
+        request_from_pb(msg(features=["streaming"] * (MAX_FEATURES + 1)), CONFIG)
+    assert err.value.field == "features"
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda big: msg(features=[big]), "features[0]"),
+        (
+            lambda big: pb.GenerateRequest(messages=[pb.Message(role=big, content="x")]),
+            "messages[0].role",
+        ),
+    ],
+)
+def test_errors_quote_client_text_briefly(build, field):
+    """A megabyte of client text in a bad field yields a short error that still names the field."""
+    with pytest.raises(InvalidArgument) as err:
+        request_from_pb(build("x" * 1_000_000), CONFIG)
+    assert err.value.field == field
+    assert len(str(err.value)) < 200 and "1000000 characters" in str(err.value)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from router.solver import (
@@ -301,3 +301,80 @@ def test_min_cost_flow_agrees_with_cp_sat(problem: Problem) -> None:
     assert sat.optimal
     assert value(problem, flow.assignment)[0] == value(problem, sat.assignment)[0]
     assert flow.objective == pytest.approx(sat.objective, abs=1e-3 * len(problem.scores))
+
+
+def scaled(problem: Problem, factor: float) -> Problem:
+    """The same problem with every score multiplied by `factor`."""
+    scores = [[None if s is None else s * factor for s in row] for row in problem.scores]
+    return Problem(scores, problem.slots, problem.side)
+
+
+SCALES = [1e-300, 1e-12, 1e-6, 1e6, 1e10, 1e15, 1e300]
+TIER_CASES = [
+    (SINGLE, Problem([[1.0, 2.0, 1.5]], [None, None, None])),
+    (MIN_COST_FLOW, Problem([[1.0, 2.0]] * 3, [None, 1])),
+    (MIN_COST_FLOW, Problem([[3.0, 1.0], [2.0, 1.0], [1.0, 0.5]], [1, None])),
+    (
+        CP_SAT,
+        Problem([[3.0, 1.0], [2.5, 1.0]], [None, None], (budget(every_pair(2, 2, 1.0), 1.0),)),
+    ),
+    (CP_SAT, Problem([[1.0, 1.1], [1.0, 1.2]], [None, None], (budget({(0, 1): 1, (1, 1): 1}, 1),))),
+    (CP_SAT, Problem([[1.0, 1.0], [1.0, 1.0]], [None, None], (budget({(0, 0): 1, (1, 0): 1}, 1),))),
+]
+
+
+@pytest.mark.parametrize("factor", SCALES)
+@pytest.mark.parametrize(("tier", "problem"), TIER_CASES)
+def test_score_magnitude_does_not_change_the_placement(
+    tier: str, problem: Problem, factor: float
+) -> None:
+    """Huge, tiny or equal scores place exactly as the same scores at a moderate scale."""
+    expected = solve(problem, time_limit_s=LONG)
+    got = solve(scaled(problem, factor), time_limit_s=LONG)
+    assert (got.tier, got.assignment) == (tier, expected.assignment)
+    assert got.optimal
+
+
+@pytest.mark.parametrize("factor", SCALES)
+@pytest.mark.parametrize("problem", [p for tier, p in TIER_CASES if tier == CP_SAT])
+def test_greedy_tier_is_scale_free(problem: Problem, factor: float) -> None:
+    """The greedy tier (CP-SAT out of time) gives the same answer at any score magnitude."""
+    expected = solve_cp_sat(problem, time_limit_s=0.0)
+    got = solve_cp_sat(scaled(problem, factor), time_limit_s=0.0)
+    assert (got.tier, got.assignment) == (GREEDY, expected.assignment)
+
+
+@pytest.mark.parametrize("factor", [1e8, 1e10, 1e15])
+def test_large_batch_with_huge_totals_places_every_request(factor: float) -> None:
+    """256 requests with totals near 1e8..1e15 are placed by min-cost flow and CP-SAT, as at 1x."""
+    import random
+
+    rng = random.Random(7)
+    scores = [[rng.uniform(0, 5) for _ in range(4)] for _ in range(256)]
+    flow = Problem(scores, [64, 64, 64, None])
+    sat = Problem(scores, [None] * 4, (budget(every_pair(256, 4, 1.0), 200.0),))
+    for problem, tier in ((flow, MIN_COST_FLOW), (sat, CP_SAT)):
+        expected = solve(problem, time_limit_s=LONG)
+        got = solve(scaled(problem, factor), time_limit_s=LONG)
+        assert got.tier == tier == expected.tier
+        assert value(problem, got.assignment)[0] == value(problem, expected.assignment)[0]
+        assert value(problem, got.assignment)[1] == pytest.approx(
+            value(problem, expected.assignment)[1], rel=1e-4
+        )
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_scores_are_rejected(bad: float) -> None:
+    """A NaN or infinite score raises ValueError naming the request, before any solver runs."""
+    with pytest.raises(ValueError, match="request 1 has score"):
+        Problem([[1.0, 2.0], [bad, 1.0]], [None, None])
+
+
+@PROPERTY
+@given(problems(), st.sampled_from([1e-200, 1e-9, 1e9, 1e200]))
+def test_scaling_every_score_keeps_the_placement(problem: Problem, factor: float) -> None:
+    """Multiplying every score by one positive factor leaves solve()'s placement unchanged."""
+    assume(all(s is None or s == 0 or s > 1e-100 for row in problem.scores for s in row))
+    expected = solve(problem, time_limit_s=LONG)
+    got = solve(scaled(problem, factor), time_limit_s=LONG)
+    assert (got.tier, got.assignment) == (expected.tier, expected.assignment)
