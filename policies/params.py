@@ -13,7 +13,7 @@ M = TypeVar("M", bound=BaseModel)
 class Params(BaseModel):
     """Base for a policy's parameters: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def parse(model: type[M], parameters: Mapping[str, Any]) -> M:

@@ -38,16 +38,40 @@ class BudgetStore(Protocol):
 
 
 class MemoryBudgetStore:
-    """A process-local BudgetStore."""
+    """A process-local BudgetStore.
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    Windows that have ended are swept away (at most once per `sweep_every_s`), so memory is
+    bounded by the keys active in their current window, however many tenants come and go."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, sweep_every_s: float = 60.0) -> None:
         self._clock = clock
         self._spent: dict[tuple[str, int], float] = {}
         self._held: dict[tuple[str, int], dict[int, float]] = {}
+        self._span: dict[str, float] = {}  # key -> its window length, for the sweep
         self._ids = itertools.count(1)
+        self._sweep_every_s = sweep_every_s
+        self._next_sweep = clock() + sweep_every_s
 
     def _window(self, window_s: float) -> int:
         return int(self._clock() // window_s)
+
+    def _sweep(self) -> None:
+        """Drops the spend of ended windows, and their held entries once no hold is open."""
+        now = self._clock()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self._sweep_every_s
+
+        def ended(slot: tuple[str, int]) -> bool:
+            span = self._span.get(slot[0])
+            return span is None or slot[1] < int(now // span)
+
+        for slot in [s for s in self._spent if ended(s)]:
+            del self._spent[slot]
+        for slot in [s for s, holds in self._held.items() if not holds and ended(s)]:
+            del self._held[slot]
+        live = {k for k, _ in self._spent} | {k for k, _ in self._held}
+        self._span = {k: v for k, v in self._span.items() if k in live}
 
     def _used(self, slot: tuple[str, int]) -> float:
         return self._spent.get(slot, 0.0) + sum(self._held.get(slot, {}).values())
@@ -56,6 +80,8 @@ class MemoryBudgetStore:
         return limit - self._used((key, self._window(window_s)))
 
     def reserve(self, key: str, amount: float, limit: float, window_s: float) -> Hold | None:
+        self._sweep()
+        self._span[key] = window_s
         slot = (key, self._window(window_s))
         if self._used(slot) + amount > limit + 1e-12:
             return None
@@ -74,3 +100,7 @@ class MemoryBudgetStore:
     def held_count(self) -> int:
         """Open holds (for tests and leak checks)."""
         return sum(len(h) for h in self._held.values())
+
+    def tracked_count(self) -> int:
+        """Windows with spend or hold entries kept in memory (for tests)."""
+        return len(self._spent.keys() | self._held.keys())

@@ -23,7 +23,7 @@ Feature = Literal["streaming", "tools", "json_mode"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PriceConfig(_Strict):
@@ -324,11 +324,21 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
     """Loads and validates a config file, or the embedded default when `path` is None."""
     if path is None:
         return parse_config(default_config_text(), f"<embedded {DEFAULT_CONFIG_NAME}>")
+    return parse_config(read_config_file(path), str(path))
+
+
+def read_config_file(path: str | os.PathLike[str]) -> str:
+    """A config file's text; a ConfigError naming the file when it cannot be read or is not
+    UTF-8 (blocking: call it from a thread on the event loop)."""
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read file: {exc.strerror or exc}") from exc
-    return parse_config(text, str(path))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+        raise ConfigError(str(path), "", reason) from None
 
 
 def parse_config(text: str, source: str) -> LoadedConfig:

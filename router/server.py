@@ -23,7 +23,7 @@ from router.addresses import bind_address, host_is_loopback
 from router.admin import RouterAdminService, validate_config_text
 from router.api import router_pb2, router_pb2_grpc
 from router.auth import TenantAuth
-from router.config import LoadedConfig, ServerConfig, TlsConfig
+from router.config import LoadedConfig, ServerConfig, TlsConfig, read_config_file
 from router.engine import Router
 from router.errors import ConfigError
 from router.reload_guard import check_sent_config
@@ -82,15 +82,6 @@ def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
     )
-
-
-def _decode(raw: bytes, source: str) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            source, "", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
-        ) from None
 
 
 class RouterServer:
@@ -201,7 +192,7 @@ class RouterServer:
             if text is None:
                 if not Path(source).is_file():
                     raise ConfigError(source, "", "not a file: send the config text to reload")
-                text = _decode(await asyncio.to_thread(Path(source).read_bytes), source)
+                text = await asyncio.to_thread(read_config_file, source)
             registry = self.router.registry
             result = await asyncio.to_thread(validate_config_text, text, source, registry)
             if result.problems:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backends.gguf import resolve_gguf
-from router.config import ConfigErrors, LoadedConfig, parse_config
+from router.config import ConfigErrors, LoadedConfig, parse_config, read_config_file
 from router.errors import ConfigError
 from router.framework import BackendView, Filter, RequestContext, Scorer
 from router.registry import Registry, default_registry
@@ -54,9 +54,9 @@ class Result:
 
 def validate_file(path: str | Path, registry: Registry | None = None) -> Result:
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        return Result([Problem(str(path), 0, 0, "", f"cannot read file: {exc.strerror or exc}")])
+        text = read_config_file(path)
+    except ConfigError as exc:
+        return Result([Problem.of(exc)])
     return validate_text(text, str(path), registry)
 
 

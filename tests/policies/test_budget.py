@@ -98,3 +98,32 @@ def test_two_budgets_with_the_same_window_keep_separate_accounts():
     )
     sides = policy.constraints([context(tenant="acme")], [API])
     assert sorted(s.limit for s in sides) == [2.0, 4.0]
+
+
+def test_ended_windows_are_swept_so_memory_stays_bounded():
+    """Spend of windows that have ended is dropped, so many short-lived tenants leave nothing
+    behind, while open holds and the current window's spend are kept."""
+    clock = Clock()
+    store = MemoryBudgetStore(clock, sweep_every_s=60)
+    for i in range(1000):
+        hold = store.reserve(f"budget:0:tenant-{i}:1h", 0.1, 1.0, 3600)
+        store.settle(hold, 0.1)
+    open_hold = store.reserve("budget:0:long:1h", 0.1, 1.0, 3600)
+    assert store.tracked_count() == 1001
+    clock.now += 3600  # the next window
+    kept = store.reserve("budget:0:new:1h", 0.2, 1.0, 3600)
+    assert store.tracked_count() == 2  # the open hold's window and the new one
+    store.settle(open_hold, 0.1)  # settling a hold of an ended window still works
+    assert store.held_count() == 1
+    assert store.available("budget:0:new:1h", 1.0, 3600) == pytest.approx(0.8)
+    store.release(kept)
+    clock.now += 60
+    store.reserve("budget:0:other:1h", 0.1, 1.0, 3600)
+    assert store.tracked_count() == 2  # the ended window's late spend is gone too
+
+
+def test_an_infinite_limit_is_refused():
+    """A budget limit of inf or NaN is a parameter error, not an unlimited budget."""
+    for value in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="finite number"):
+            create("budget", {"budgets": [{"tenant": "a", "limit_usd": value, "window": "1h"}]})

@@ -93,3 +93,31 @@ def test_unreadable_file_is_a_config_error(tmp_path):
     """A missing file gives a ConfigError naming it."""
     with pytest.raises(ConfigError, match="cannot read file"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    """A Latin-1 file gives a ConfigError naming it and the byte, at start and in validate."""
+    from router.validate import validate_file
+
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("# caf\xe9\nbackends: {}\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml: <root>: not UTF-8 text: byte 0xe9"):
+        load_config(path)
+    problems = validate_file(path).problems
+    assert [p.reason for p in problems] == ["not UTF-8 text: byte 0xe9 at offset 5"]
+
+
+@pytest.mark.parametrize(
+    ("section", "path"),
+    [
+        ({"price": {"input_per_mtok": float("inf")}}, "backends.b.price.input_per_mtok"),
+        ({"performance": {"rtt_ms": float("nan")}}, "backends.b.performance.rtt_ms"),
+    ],
+)
+def test_infinite_or_nan_numbers_are_refused(section, path):
+    """A config number that is inf or NaN is refused, naming its path."""
+    import yaml
+
+    backend = {"type": "scripted", "model": "m", **section}
+    with pytest.raises(ConfigError, match=rf"{path}: Input should be a finite number"):
+        parse_config(yaml.safe_dump({"backends": {"b": backend}}), "<t>")
