@@ -41,81 +41,20 @@ need backtracking) raises ValueError saying why.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
-import re2
-
-
-class Match(Protocol):
-    """A regex match, as RE2's Python binding returns it (the subset of re.Match used here)."""
-
-    @property
-    def string(self) -> str: ...
-    def group(self, *groups: int | str) -> Any: ...
-    def start(self, group: int = 0) -> int: ...  # RE2's take group numbers only
-    def end(self, group: int = 0) -> int: ...
-
-
-class Pattern(Protocol):
-    """A compiled RE2 regex."""
-
-    @property
-    def pattern(self) -> str: ...
-    def search(self, text: str) -> Match | None: ...
-    def match(self, text: str) -> Match | None: ...
-    def finditer(self, text: str) -> Iterator[Match]: ...
-
+from policies.linear_regex import Match, Pattern, compile_linear
 
 Validator = Callable[[Match], bool]
-
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # errors are raised to the caller, not written to stderr
-
-# What RE2 refuses that Python's re accepts: the start of its error message, and the construct.
-_UNSUPPORTED = (
-    ("invalid perl operator: (?=", "a look-ahead (?=...)"),
-    ("invalid perl operator: (?!", "a look-ahead (?!...)"),
-    ("invalid perl operator: (?<=", "a look-behind (?<=...)"),
-    ("invalid perl operator: (?<!", "a look-behind (?<!...)"),
-    ("invalid perl operator: (?>", "an atomic group (?>...)"),
-)
-_BACK_REFERENCE = "invalid escape sequence: \\"  # then a digit: \\1
-_POSSESSIVE = "bad repetition operator: "  # then e.g. "++" or "*+"
-
-
-def compile_linear(regex: str) -> Pattern:
-    """Compiles `regex` with RE2 (linear-time matching); raises ValueError saying why it cannot."""
-    try:
-        return re2.compile(regex, _OPTIONS)
-    except re2.error as exc:
-        raise ValueError(_why(regex, exc.args[0] if exc.args else exc)) from None
-
-
-def _why(regex: str, error: object) -> str:
-    """RE2's error message, and for a construct Python has but RE2 lacks, that it lacks it."""
-    reason = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
-    construct = next((c for prefix, c in _UNSUPPORTED if reason.startswith(prefix)), None)
-    if reason.startswith(_BACK_REFERENCE) and reason[len(_BACK_REFERENCE) :][:1].isdigit():
-        construct = "a back-reference \\N"
-    elif reason == "invalid perl operator: (?P" and "(?P=" in regex:
-        construct = "a back-reference (?P=name)"
-    elif reason.startswith(_POSSESSIVE) and re2.search(r"[*+?}]\+\z", reason):
-        construct = "a possessive quantifier"
-    if construct is None:
-        return reason
-    return (
-        f"{reason}: {construct} is not supported (patterns run on RE2, which matches in time "
-        "linear in the text: no look-arounds, back-references, atomic groups or possessive "
-        "quantifiers)"
-    )
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     """An RE2 pattern and an optional validator of its matches.
 
+    A rule with `needles` is skipped at once on a text that holds none of them (the built-ins
+    all have some, so a prompt without digits, "@", "+", "-", ":" or "=" costs no RE2 call).
     Without a validator the rule fires when the pattern matches anywhere (one RE2 search). With
     one, the matches are offered to it left to right (non-overlapping) until one passes; the
     validator must take time linear in the match and may look a bounded distance around it.
@@ -123,9 +62,12 @@ class Rule:
 
     pattern: Pattern
     validator: Validator | None = None
+    needles: tuple[str, ...] = ()  # every match contains one of these: without any, skip
 
     def fires(self, text: str) -> bool:
         """Whether `text` holds a match that the validator accepts."""
+        if self.needles and not any(n in text for n in self.needles):
+            return False  # a substring test is far cheaper than an RE2 call
         if self.validator is None:
             return self.pattern.search(text) is not None
         return any(self.validator(m) for m in self.pattern.finditer(text))
@@ -179,8 +121,15 @@ def detect(texts: Iterable[str], detectors: Sequence[Detector]) -> list[str]:
     return fired
 
 
-def _rule(regex: str, validator: Validator | None = None) -> Rule:
-    return Rule(compile_linear(regex), validator)
+def _rule(
+    regex: str, validator: Validator | None = None, needles: str | tuple[str, ...] = ()
+) -> Rule:
+    return Rule(
+        compile_linear(regex), validator, (needles,) if isinstance(needles, str) else needles
+    )
+
+
+_DIGITS = tuple("0123456789")
 
 
 # Context that a built-in match consumes in place of Python's look-arounds. Rules without a
@@ -332,6 +281,7 @@ _PHONE = [
         r"\B\+(?:[1-9]\d{7,14}"
         r"|[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]\d{1,10}){1,5})" + _PHONE_END,
         _international_phone,
+        "+",
     ),
     _rule(
         "(?:"
@@ -345,15 +295,17 @@ _PHONE = [
             )
         )
         + ")"
-        + _PHONE_END
+        + _PHONE_END,
+        None,
+        _DIGITS,
     ),
 ]
 
 # A whole run of 13 or more digits (single spaces/dashes between); _card tries every start.
-_CARD = [_rule(r"\d(?:[ -]?\d){12,}", _card)]
+_CARD = [_rule(r"\d(?:[ -]?\d){12,}", _card, _DIGITS)]
 
 # An IBAN-shaped span at the start of a word; _iban tries each start in it.
-_IBAN = [Rule(_IBAN_BODY_AT_WORD, _iban)]
+_IBAN = [Rule(_IBAN_BODY_AT_WORD, _iban, _DIGITS)]
 
 _SECRET = [
     _rule(
@@ -367,15 +319,20 @@ _SECRET = [
                 r"(?:\A|\W)A(?:KIA[0-9A-Z]{16}\b|SIA[0-9A-Z]{16}\b"  # AWS
                 r"|Iza[\w-]{35}(?:\z|[^\w-]))",  # Google
             )
-        )
+        ),
+        None,
+        ("eyJ", "-----BEGIN", "gh", "xox", "AKIA", "ASIA", "AIza"),
     ),
-    _rule(r"(?:\A|[^\w-])sk-(?P<key>(?:ant-|proj-|svcacct-|admin-)?[\w-]{20,})", _random_key),
+    _rule(
+        r"(?:\A|[^\w-])sk-(?P<key>(?:ant-|proj-|svcacct-|admin-)?[\w-]{20,})", _random_key, "sk-"
+    ),
     # key: value, key = value, "key": "value"; the validator checks the whole key. One rule per
     # operator, so that a rejected value holding the other operator hides nothing.
     *(
         _rule(
             _KEYS + rf"(?:[\"' ]|\" )?(?P<op>{op})[ \t]*[\"']?(?P<value>{_NOT_SPACE}\"',;]{{6,}})",
             _assigned_secret,
+            op,
         )
         for op in ":="
     ),
@@ -384,12 +341,15 @@ _SECRET = [
 _NATIONAL_ID = [
     _rule(  # US SSN: no area 000, 666 or 9xx, group 00, serial 0000
         r"(?:\A|[^\w-])(?:00[1-9]|0[1-9]\d|[1-578]\d\d|6[0-57-9]\d|66[0-57-9])"
-        r"-(?:0[1-9]|[1-9]\d)-(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})(?:\z|[^\d-])"
+        r"-(?:0[1-9]|[1-9]\d)-(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})(?:\z|[^\d-])",
+        None,
+        "-",
     ),
     _rule(  # UK NINO, Spanish DNI/NIE
         r"(?:\A|[^\w-])(?:(?P<nino>[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z](?: ?\d\d){3} ?[A-D])"
         r"|(?P<dni>\d{8}|[XYZ]\d{7})-?(?P<letter>[A-Z]))\b",
         _letter_id,
+        _DIGITS,
     ),
 ]
 
@@ -398,7 +358,7 @@ _EMAIL = r"[A-Za-z0-9_%+-]@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}(?:\z|[^A-Za-z0-9-]
 DETECTORS: dict[str, Detector] = {
     d.name: d
     for d in (
-        Detector.any_of("email", [_rule(_EMAIL)]),
+        Detector.any_of("email", [_rule(_EMAIL, None, "@")]),
         Detector.any_of("phone", _PHONE),
         Detector.any_of("card", _CARD),
         Detector.any_of("iban", _IBAN),

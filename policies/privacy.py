@@ -68,7 +68,8 @@ from pydantic import (
     field_validator,
 )
 
-from policies.detectors import DETECTORS, Detector, compile_linear, detect
+from policies.detectors import DETECTORS, Detector, detect
+from policies.linear_regex import compile_linear
 from policies.params import Params
 from router.config import Trust
 from router.framework import BackendView, RequestContext
