@@ -239,7 +239,7 @@ class TokenRouter:
 class RouterAdminStub:
     """Operator API. Calls need `authorization: Bearer <token>` metadata with the token from the
     environment variable named by server.admin_token_env; with no token configured, the service
-    answers loopback clients only.
+    answers Unix-socket clients, and loopback ones only with server.admin_loopback: true.
     """
 
     def __init__(self, channel):
@@ -273,7 +273,7 @@ class RouterAdminStub:
 class RouterAdminServicer:
     """Operator API. Calls need `authorization: Bearer <token>` metadata with the token from the
     environment variable named by server.admin_token_env; with no token configured, the service
-    answers loopback clients only.
+    answers Unix-socket clients, and loopback ones only with server.admin_loopback: true.
     """
 
     def GetConfig(self, request, context):
@@ -338,7 +338,7 @@ def add_RouterAdminServicer_to_server(servicer, server):
 class RouterAdmin:
     """Operator API. Calls need `authorization: Bearer <token>` metadata with the token from the
     environment variable named by server.admin_token_env; with no token configured, the service
-    answers loopback clients only.
+    answers Unix-socket clients, and loopback ones only with server.admin_loopback: true.
     """
 
     @staticmethod
