@@ -1,8 +1,9 @@
 """The RouterAdmin gRPC service: read, validate and reload the config; explain decisions.
 
 Guarded by a bearer token read from the environment variable `server.admin_token_env`: a call
-with a missing or wrong token gets UNAUTHENTICATED. With no token set, only Unix-socket clients
-are answered, and loopback TCP clients (127.0.0.0/8, ::1) when `server.admin_loopback` is true:
+with a missing or wrong token gets UNAUTHENTICATED. With no token set, only clients of a Unix
+socket file are answered (`unix:/path`, made mode 0600; not an abstract socket, which has no
+permissions), and loopback TCP clients (127.0.0.0/8, ::1) when `server.admin_loopback` is true:
 a proxy or sidecar on the same host makes every remote client look like loopback, so that is
 opt-in. Everyone else gets PERMISSION_DENIED. These settings come from the config the server
 started with; a reload does not change them.
@@ -45,10 +46,15 @@ class RouterAdminService(pb_grpc.RouterAdminServicer):
         router_service: TokenRouterService,
         reload: Callable[[str | None], Awaitable[LoadedConfig]],
         server_config: ServerConfig,
+        *,
+        tokenless_unix: bool = False,
     ) -> None:
         self._service = router_service
         self._reload = reload
         self._server = server_config
+        # Only a socket file (unix:/path, mode 0600) is guarded by file permissions; an abstract
+        # socket (unix-abstract:) has none, so any local process could reach it.
+        self._tokenless_unix = tokenless_unix
 
     @property
     def router(self):  # type: ignore[no-untyped-def]
@@ -59,12 +65,15 @@ class RouterAdminService(pb_grpc.RouterAdminServicer):
         token = os.environ.get(env, "")
         if not token:
             peer = parse_peer(context.peer())
-            if peer.kind == "unix" or (peer.is_loopback and self._server.admin_loopback):
+            if (peer.kind == "unix" and self._tokenless_unix) or (
+                peer.is_loopback and self._server.admin_loopback
+            ):
                 return
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"admin calls need a token while {env} is not set (without one, only Unix-socket "
-                "clients are answered, and loopback ones when server.admin_loopback is true)",
+                f"admin calls need a token while {env} is not set (without one, only clients of a "
+                "Unix socket file are answered, and loopback ones when server.admin_loopback is "
+                "true)",
             )
         given = bearer(context.invocation_metadata()) or ""
         if not hmac.compare_digest(given.encode(), token.encode()):

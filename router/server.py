@@ -134,7 +134,10 @@ class RouterServer:
         service = TokenRouterService(router)
         router_pb2_grpc.add_TokenRouterServicer_to_server(service, server)
         router_pb2_grpc.add_RouterAdminServicer_to_server(
-            RouterAdminService(service, self._admin_reload, cfg), server
+            RouterAdminService(
+                service, self._admin_reload, cfg, tokenless_unix=host.startswith("unix:")
+            ),
+            server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = [SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME]
@@ -148,6 +151,8 @@ class RouterServer:
         except RuntimeError:
             await router.aclose()
             raise ConfigError("<server>", "server.host", f"cannot bind {address}") from None
+        if host.startswith("unix:"):  # a path socket: only its owner may connect
+            await asyncio.to_thread(os.chmod, host.removeprefix("unix:").removeprefix("//"), 0o600)
         await server.start()
         for name in ("", SERVICE_NAME, ADMIN_SERVICE_NAME):
             await health_servicer.set(name, health.SERVING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import grpc
@@ -237,6 +238,21 @@ async def test_tokenless_admin_is_answered_over_a_unix_socket(tmp_path, monkeypa
         async with grpc.aio.insecure_channel(socket_path) as channel:
             info = await pb_grpc.RouterAdminStub(channel).GetConfig(pb.GetConfigRequest())
         assert info.version == server.router.loaded.version
+        assert os.stat(socket_path.removeprefix("unix:")).st_mode & 0o777 == 0o600
+    finally:
+        await server.stop(grace=0)
+
+
+async def test_tokenless_admin_is_refused_over_an_abstract_socket(monkeypatch):
+    """An abstract Unix socket has no file permissions, so admin calls on it need the token."""
+    monkeypatch.delenv("TOKENROUTER_ADMIN_TOKEN", raising=False)
+    address = f"unix-abstract:tokenrouter-test-{os.getpid()}"
+    server = await start_scripted(address)
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await pb_grpc.RouterAdminStub(channel).GetConfig(pb.GetConfigRequest())
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     finally:
         await server.stop(grace=0)
 
