@@ -5,10 +5,11 @@ A server interceptor that takes the request as bytes and, in order:
    naming that setting (gRPC core's own limit sits at twice the setting, as a backstop for
    messages it must not even buffer; beyond it the client sees core's "Received message larger
    than max" instead);
-2. decodes it, answering INVALID_ARGUMENT for bytes that are not the request message (a string
-   field that is not UTF-8, for instance) instead of gRPC's INTERNAL;
-3. with tenant keys on, authenticates TokenRouter calls and stamps the key's tenant on the
-   request (router/auth.py).
+2. with tenant keys on, authenticates TokenRouter calls from their metadata, before decoding
+   (an unknown caller costs no parsing);
+3. decodes it, answering INVALID_ARGUMENT for bytes that are not the request message (a string
+   field that is not UTF-8, for instance) instead of gRPC's INTERNAL, and stamps the key's
+   tenant on the request (router/auth.py).
 Health checking and reflection pass untouched.
 """
 
@@ -32,9 +33,8 @@ def core_limit(max_bytes: int) -> int:
     return 2 * max_bytes
 
 
-def authorize(auth: TenantAuth, msg: Any, metadata: Any) -> None:
-    """Authenticates the call and sets each request's tenant to the key's (or refuses)."""
-    tenant = auth.tenant_of(metadata)
+def stamp_tenant(auth: TenantAuth, msg: Any, tenant: str) -> None:
+    """Sets each request's tenant to the key's `tenant` (refuses one naming another tenant)."""
     if isinstance(msg, pb.GenerateRequest):
         msg.tenant = auth.check(msg.tenant, tenant)
     elif isinstance(msg, pb.RouteBatchRequest):
@@ -96,6 +96,13 @@ class Gate(grpc.aio.ServerInterceptor):
                 f"request message of {len(raw)} bytes exceeds server.max_receive_message_bytes "
                 f"({self._max})",
             )
+        auth = self._auth() if method.startswith(TOKENROUTER) else None
+        tenant = ""
+        if auth is not None:  # before decoding: an unknown caller costs no parsing
+            try:
+                tenant = auth.tenant_of(context.invocation_metadata())
+            except RouterError as exc:
+                await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
         try:
             msg = decode(raw) if decode is not None else raw
         except Exception:
@@ -103,10 +110,9 @@ class Gate(grpc.aio.ServerInterceptor):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "request: not a valid message for this method (strings must be UTF-8)",
             )
-        auth = self._auth()
-        if auth is not None and method.startswith(TOKENROUTER):
+        if auth is not None:
             try:
-                authorize(auth, msg, context.invocation_metadata())
+                stamp_tenant(auth, msg, tenant)
             except RouterError as exc:
                 await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
         return msg

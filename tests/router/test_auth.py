@@ -125,6 +125,19 @@ async def test_missing_or_wrong_key_is_unauthenticated_on_every_tokenrouter_rpc(
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+async def test_an_unknown_caller_is_refused_before_its_message_is_parsed(keyed):
+    """Without a valid key, even bytes that are no message get UNAUTHENTICATED: the key is
+    checked first, so an unknown caller costs no parsing."""
+    srv, _, key = await keyed()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+        raw = channel.unary_unary("/tokenrouter.v1.TokenRouter/Route")
+        junk = b"\x12\x03\x0a\x01\xff"  # messages[0].role = b"\xff": not UTF-8
+        err = await refused(raw(junk))
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+        err = await refused(raw(junk, metadata=bearer(key)))
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def _ok(call: Any) -> bool:
     if hasattr(call, "read"):
         while await call.read() is not grpc.aio.EOF:
