@@ -5,12 +5,20 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import urllib.parse
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from router import yamlpos
 from router.errors import ConfigError
@@ -114,6 +122,21 @@ class HttpBackendCommon(BackendCommon):
     max_concurrency: int = Field(0, ge=0, description="requests at once; 0: unlimited")
     headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
     timeouts: TimeoutsConfig = TimeoutsConfig()
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        """An http(s) URL with a host and a valid port, and no credentials in it."""
+        try:
+            parts = urllib.parse.urlsplit(url.strip())
+            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL: {exc}") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http:// or https:// URL with a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not hold credentials: put the key in api_key_env")
+        return url
 
 
 class OpenAIConfig(HttpBackendCommon):

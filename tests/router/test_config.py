@@ -121,3 +121,22 @@ def test_infinite_or_nan_numbers_are_refused(section, path):
     backend = {"type": "scripted", "model": "m", **section}
     with pytest.raises(ConfigError, match=rf"{path}: Input should be a finite number"):
         parse_config(yaml.safe_dump({"backends": {"b": backend}}), "<t>")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[::1", "not a valid URL"),
+        ("https://api.anthropic.com:99999", "not a valid URL: Port out of range"),
+        ("ftp://host/v1", "is not an http:// or https:// URL with a host"),
+        ("http://", "is not an http:// or https:// URL with a host"),
+        ("http://user:secret@host", "must not hold credentials"),
+    ],
+)
+def test_a_bad_base_url_is_refused(url, reason):
+    """base_url must be an http(s) URL with a host, a valid port and no credentials."""
+    import yaml
+
+    backend = {"type": "openai", "model": "m", "base_url": url}
+    with pytest.raises(ConfigError, match=rf"backends.b.base_url: .*{reason}"):
+        parse_config(yaml.safe_dump({"backends": {"b": backend}}), "<t>")
