@@ -29,9 +29,10 @@ IBAN-shaped span and tries each start in it on a bounded window. So a scan costs
 O(length of the text) whatever it holds; tests/policies/test_detectors.py checks this on
 adversarial inputs for every rule at 10k, 100k and 1M characters. All six built-ins scan 1M
 characters of prose in about 17 ms (mostly without the GIL); the costliest adversarial input
-known, near misses that each reach a validator ("+1 2 " repeated), takes about 2 s per 1M
+known, near misses that each reach a validator ("+1 2 " repeated), would take about 2 s per 1M
 characters, most of it RE2's Python binding building match objects (CPython 3.11, a slow 2-core
-machine); the privacy policy's max_scan_chars bounds that. Matching is ASCII-only: IBANs and
+machine): so a rule offers at most MAX_CANDIDATES (4096) matches to its validator per scan and
+counts as fired past that (fail closed), and the privacy policy's max_scan_chars bounds the rest. Matching is ASCII-only: IBANs and
 ID letters must be upper-case, digits ASCII.
 
 Custom detectors: `Detector("ticket", r"TCK-\\d{6}")`, in RE2 syntax. A regex that RE2 refuses
@@ -47,6 +48,11 @@ from dataclasses import dataclass
 from policies.linear_regex import Match, Pattern, compile_linear
 
 Validator = Callable[[Match], bool]
+
+# Matches one rule offers its validator per scan, at most: past that the rule counts as fired.
+# Each costs a few microseconds of Python (RE2's match object, the check), so this bounds the
+# GIL-holding part of a scan (~25 ms a rule) whatever the text; a real text rarely comes close.
+MAX_CANDIDATES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +76,12 @@ class Rule:
             return False  # a substring test is far cheaper than an RE2 call
         if self.validator is None:
             return self.pattern.search(text) is not None
-        return any(self.validator(m) for m in self.pattern.finditer(text))
+        for n, match in enumerate(self.pattern.finditer(text)):
+            if n == MAX_CANDIDATES:
+                return True  # too many near misses to check: counted as a match (fail closed)
+            if self.validator(match):
+                return True
+        return False
 
 
 class Detector:

@@ -30,7 +30,7 @@ from router.framework import RequestContext
 from router.registry import Registry, default_registry
 from router.request_log import RequestLog
 from router.resilience import HealthTracker
-from router.runtime import Runtime
+from router.runtime import INLINE_CHARS, Runtime
 from router.scheduler import Scheduler
 from router.slicing import sliced
 from router.state import BackendStats
@@ -199,9 +199,11 @@ class Router:
         evaluates them likewise, so a large batch never stalls the other calls."""
         with self.runtime.in_use() as rt:  # a reload's drain waits for it
             contexts = []
+            # Short prompts that add up to a long text are scanned off the loop too.
+            offload = sum(len(m.content) for r in requests for m in r.messages) > INLINE_CHARS
             async for i, request in sliced(enumerate(requests)):
                 try:
-                    contexts.append(await rt.context(request))
+                    contexts.append(await rt.context(request, offload))
                 except InvalidArgument as exc:
                     raise exc.within(f"requests[{i}].") from None
             return await rt.batcher.solve_group(contexts)

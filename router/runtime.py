@@ -27,7 +27,7 @@ from router.state import BackendStats
 from router.types import Decision, Request, Usage
 
 # Prompts longer than this are tokenized and scanned in a worker thread, not on the event loop.
-_INLINE_CHARS = 4096
+INLINE_CHARS = 4096
 
 
 def _chars(request: Request) -> int:
@@ -120,8 +120,12 @@ class Runtime:
             health_reason=self.health.reason(name),
         )
 
-    async def context(self, request: Request) -> RequestContext:
-        """Computes the per-request state every policy reads, and checks request-wide limits."""
+    async def context(self, request: Request, offload: bool = False) -> RequestContext:
+        """Computes the per-request state every policy reads, and checks request-wide limits.
+
+        Tokenizing and content scans run in a worker thread for a long prompt, or whenever
+        `offload` is set (a large RouteBatch, whose short prompts add up)."""
+        inline = not offload and _chars(request) <= INLINE_CHARS
         self.scheduler.profile_for(request.profile)
         configs = [b.config for b in self.backends.values()]
         if request.model and not any(
@@ -129,7 +133,7 @@ class Runtime:
         ):
             known = ", ".join(sorted({m for c in configs for m in (c.model, *c.aliases)}))
             raise InvalidArgument("model", f"unknown model {request.model!r} (known: {known})")
-        if _chars(request) <= _INLINE_CHARS:
+        if inline:
             exact, typical, bound = self._count_prompt_tokens(request)
         else:
             exact, typical, bound = await asyncio.to_thread(self._count_prompt_tokens, request)
@@ -157,7 +161,7 @@ class Runtime:
             backend_prompt_tokens=by_backend,
             backend_prompt_bounds={n: exact.get(n, bound) for n in self.backends},
         )
-        if _chars(request) <= _INLINE_CHARS:
+        if inline:
             return self.scheduler.prepare(ctx)
         return await asyncio.to_thread(self.scheduler.prepare, ctx)  # content scans of long prompts
 

@@ -341,3 +341,13 @@ def test_custom_pattern_with_nested_quantifiers_is_linear():
         "assert not d.fires('a' * 1_000_000) and d.fires('a' * 1_000 + 'b')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_past_max_candidates_near_misses_a_rule_counts_as_fired():
+    """A rule offers at most MAX_CANDIDATES matches to its validator: one near miss more and it
+    counts as fired (fail closed), so no text makes a scan do unbounded Python work."""
+    from policies.detectors import MAX_CANDIDATES
+
+    phone = DETECTORS["phone"]
+    assert not phone.fires("+1 2 " * (MAX_CANDIDATES - 1))
+    assert phone.fires("+1 2 " * (MAX_CANDIDATES + 1))
