@@ -26,7 +26,7 @@ from router.errors import (
     ResourceExhausted,
     RouterError,
 )
-from router.framework import RequestContext
+from router.framework import BackendView, RequestContext
 from router.registry import Registry, default_registry
 from router.request_log import RequestLog
 from router.resilience import HealthTracker
@@ -107,7 +107,8 @@ class Router:
                 await backend.aclose()
             raise loaded.error(("backends", name), f"cannot start backend: {exc}") from exc
         keep = {n for n in backends if old is not None and old.backends.get(n) is backends[n]}
-        health = HealthTracker(backends, loaded.config.health)
+        views = [BackendView(n, b.config) for n, b in backends.items()]
+        health = HealthTracker(backends, loaded.config.health, groups=scheduler.class_groups(views))
         if old is not None:
             health.inherit(old.health, keep)
         runtime = Runtime(loaded, scheduler, backends, stats, health)

@@ -7,10 +7,12 @@
   (300 s). A success after an ejection lowers that multiplier by one.
 - Cool-down: a 429 or 503 with Retry-After keeps the backend out of placement for that long, at
   most `max_ejection_s` (also for `inf`); NaN, zero or a negative value starts no cool-down.
-- The last usable backend is never taken out (neither ejected nor cooled down), and neither is
-  the last usable trusted one (trust edge or self_hosted, from `config.effective_trust`):
-  otherwise every CONFIDENTIAL and RESTRICTED request would fail while third-party
-  backends remain. The failure still counts, so it is taken out once another one is usable.
+- The last usable backend of a group is never taken out (neither ejected nor cooled down). The
+  groups are, per privacy class, the backends the privacy rules let serve it (the engine passes
+  `Scheduler.class_groups`, which honours the configured trust and regions); without them, all
+  backends and the trusted ones (trust edge or self_hosted, from `config.effective_trust`).
+  Otherwise every CONFIDENTIAL or RESTRICTED request would fail while other backends remain.
+  The failure still counts, so the backend is taken out once another one of its groups is usable.
 The scheduler reads `reason(name)`: empty when the backend is usable, else why not.
 """
 
@@ -51,9 +53,11 @@ class HealthTracker:
         backends: Iterable[str] | Mapping[str, Any],
         config: HealthConfig,
         clock: Callable[[], float] = time.monotonic,
+        groups: Iterable[Iterable[str]] | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
+        self._groups = None if groups is None else [frozenset(g) for g in groups]
         if isinstance(backends, Mapping):
             trust = {n: str(b.config.effective_trust) for n, b in backends.items()}
         else:
@@ -128,10 +132,12 @@ class HealthTracker:
         return min(float(retry_after_s), self.config.max_ejection_s)
 
     def _may_take_out(self, name: str) -> bool:
-        """False when `name` is the last usable backend, or the last usable trusted one."""
-        others = [n for n in self._states if n != name and not self.reason(n)]
+        """False when `name` is the last usable backend of one of the groups it belongs to."""
+        others = {n for n in self._states if n != name and not self.reason(n)}
         if not others:
             return False
+        if self._groups is not None:
+            return all(others & group for group in self._groups if name in group)
         if self._states[name].trust in TRUSTED:
             return any(self._states[n].trust in TRUSTED for n in others)
         return True

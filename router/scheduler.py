@@ -32,7 +32,7 @@ from router.framework import (
     binds_every_request,
 )
 from router.registry import Policy, Registry
-from router.types import Candidate, Privacy
+from router.types import Candidate, ChatMessage, Privacy, Request
 
 # Always on, whatever the profile: a RESTRICTED request never reaches a third-party backend.
 PRIVACY_GUARD = "privacy"
@@ -140,6 +140,25 @@ class Scheduler:
         except KeyError:
             known = ", ".join(sorted(self.profiles))
             raise InvalidArgument("profile", f"unknown profile {name!r} (known: {known})") from None
+
+    def class_groups(self, views: Sequence[BackendView]) -> list[frozenset[str]]:
+        """For each privacy class, the backends its guards let serve it (the always-on
+        RESTRICTED rule and every guard's filter; other policies aside): health never takes out
+        the last usable backend of one of these groups."""
+        filters = [s for s in self.guards if isinstance(s.policy, Filter)]
+        groups = []
+        for privacy in (Privacy.PUBLIC, Privacy.INTERNAL, Privacy.CONFIDENTIAL, Privacy.RESTRICTED):
+            request = Request("health", "", (ChatMessage("user", "x"),), 1, 0.0, privacy=privacy)
+            ctx = RequestContext(request, 1, privacy)
+            groups.append(
+                frozenset(
+                    v.name
+                    for v in views
+                    if not third_party_forbidden(privacy, v)
+                    and not any(s.policy.filter(ctx, v) for s in filters)
+                )
+            )
+        return groups
 
     def prepare(self, ctx: RequestContext) -> RequestContext:
         """Runs the guards' and then the profile's prepare hooks once (e.g. privacy detection)."""

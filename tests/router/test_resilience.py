@@ -174,3 +174,59 @@ def test_a_trusted_backend_is_ejected_once_another_trusted_one_is_back():
     clock.now += 31
     health.failure("edge", "x")
     assert "ejected" in health.reason("edge") and health.reason("gpu") == ""
+
+
+def test_the_last_backend_of_a_class_group_is_never_taken_out():
+    """With groups (per privacy class, from the privacy rules), the only backend of a group
+    stays in while other backends remain; one in no such position is ejected as usual."""
+    clock = Clock()
+    groups = [{"edge-eu", "gpu-us", "api"}, {"edge-eu"}]  # e.g. RESTRICTED: edge in eu only
+    health = HealthTracker(["edge-eu", "gpu-us", "api"], HealthConfig(), clock, groups=groups)
+    for _ in range(HealthConfig().eject_after):
+        health.failure("edge-eu", "HTTP 500")
+        health.failure("gpu-us", "HTTP 500")
+    assert health.reason("edge-eu") == ""
+    assert "ejected" in health.reason("gpu-us")
+
+
+def test_the_engine_protects_the_last_backend_the_privacy_policy_allows():
+    """Under a privacy policy that keeps RESTRICTED on edge backends in eu, that one backend is
+    never ejected, although a self-hosted and a third-party backend remain usable."""
+    import asyncio
+
+    import yaml
+
+    from router.config import parse_config
+    from router.engine import Router
+
+    config = {
+        "health": {"eject_after": 1},
+        "backends": {
+            "edge-eu": {"type": "scripted", "model": "m", "tier": "edge", "region": "eu"},
+            "gpu-us": {"type": "scripted", "model": "m", "region": "us"},
+            "api": {"type": "scripted", "model": "m", "tier": "remote_api", "region": "us"},
+        },
+        "policies": {
+            "privacy": {
+                "type": "privacy",
+                "parameters": {
+                    "trust": {"RESTRICTED": ["edge"]},
+                    "regions": {"RESTRICTED": ["eu"]},
+                },
+            }
+        },
+        "profiles": {"default": {"policies": [{"policy": "privacy"}]}},
+    }
+
+    async def run() -> tuple[str, str]:
+        router = await Router.create(parse_config(yaml.safe_dump(config), "<t>"))
+        try:
+            router.health.failure("edge-eu", "HTTP 500")
+            router.health.failure("gpu-us", "HTTP 500")
+            return router.health.reason("edge-eu"), router.health.reason("gpu-us")
+        finally:
+            await router.aclose()
+
+    edge, gpu = asyncio.run(run())
+    assert edge == ""
+    assert "ejected" in gpu
