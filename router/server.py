@@ -8,6 +8,7 @@ or without TLS and tenant keys unless told `insecure`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -82,6 +83,14 @@ def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
     )
+
+
+def _digest(path: Path) -> bytes | None:
+    """The SHA-256 of a file's bytes, or None when it cannot be read (blocking)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
 
 
 class RouterServer:
@@ -177,9 +186,9 @@ class RouterServer:
     def _watched(self, loaded: LoadedConfig) -> dict[Path, Callable[[], Awaitable[object]]]:
         files: dict[Path, Callable[[], Awaitable[object]]] = {}
         if Path(loaded.source).is_file():
-            files[Path(loaded.source).resolve()] = self.reload
+            files[Path(loaded.source).absolute()] = self.reload
         if self.auth is not None:
-            files[Path(self.auth.path).resolve()] = self.reload_keys
+            files[Path(self.auth.path).absolute()] = self.reload_keys
         return files
 
     async def _admin_reload(self, text: str | None) -> LoadedConfig:
@@ -230,25 +239,42 @@ class RouterServer:
             raise
 
     async def _watch(self, files: dict[Path, Callable[[], Awaitable[object]]]) -> None:
-        """Reloads a watched file when it changes; any failure is logged and watching goes on.
+        """Reloads a watched file when its content changes; any failure is logged and watching
+        goes on.
 
         Folders are watched, not files, so editors and deploy tools that replace a file (write
-        a temporary file, rename it over) keep being noticed.
+        a temporary file, rename it over) keep being noticed; so is the folder a symlinked file
+        points into, and Kubernetes' ConfigMap swaps (`router.yaml -> ..data/router.yaml`, with
+        `..data` replaced). Every event that may concern a file makes it re-read, and it is
+        reloaded only when its bytes changed; when a symlink now points elsewhere, the watch is
+        re-armed on the new folders.
         """
         import watchfiles
 
-        folders = sorted({str(path.parent) for path in files})
+        seen = {path: await asyncio.to_thread(_digest, path) for path in files}
         while not self._stop_watching.is_set():
+            targets = {path.resolve() for path in files}
+            folders = sorted({str(p.parent) for p in (*files, *targets) if p.parent.is_dir()})
+
+            def relevant(_change: object, changed: str, targets: set[Path] = targets) -> bool:
+                path = Path(changed)
+                return path in files or path in targets or path.name.startswith("..")
+
             try:
-                async for changes in watchfiles.awatch(
+                async for _ in watchfiles.awatch(
                     *folders,
                     stop_event=self._stop_watching,
                     debounce=200,
                     recursive=False,
-                    watch_filter=lambda _change, changed: Path(changed) in files,
+                    watch_filter=relevant,
                 ):
-                    for path in [p for p in files if p in {Path(c) for _, c in changes}]:
-                        await self._reload_watched(path, files[path])
+                    for path, reload in files.items():
+                        digest = await asyncio.to_thread(_digest, path)
+                        if digest != seen[path]:
+                            seen[path] = digest
+                            await self._reload_watched(path, reload)
+                    if {path.resolve() for path in files} != targets:
+                        break  # a symlink moved: watch the folders it points into now
             except Exception:
                 log.exception("file watch failed; restarting it in 1 s", files=[*map(str, files)])
                 await asyncio.sleep(1.0)

@@ -193,6 +193,40 @@ async def test_editing_the_config_file_reloads_it(start_server, tmp_path):
         await server.stop(grace=0)
 
 
+async def test_a_kubernetes_configmap_swap_reloads_every_time(tmp_path):
+    """A config mounted the ConfigMap way (router.yaml -> ..data/router.yaml, `..data` swapped
+    atomically and the old folder deleted) is reloaded on every swap, not only the first."""
+    import os
+    import shutil
+
+    from router.config import load_config
+    from router.server import RouterServer
+
+    def publish(name: str, backend: str) -> None:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "router.yaml").write_text(text(config(backend)))
+        link = tmp_path / "..data_tmp"
+        os.symlink(name, link)
+        os.replace(link, tmp_path / "..data")  # the atomic swap kubelet makes
+
+    publish("..v1", "gpu1")
+    os.symlink("..data/router.yaml", tmp_path / "router.yaml")
+    server = await RouterServer.start(load_config(tmp_path / "router.yaml"), port=0)
+    try:
+        await asyncio.sleep(0.3)  # let the watcher start
+        for old, new, backend in (("..v1", "..v2", "gpu2"), ("..v2", "..v3", "gpu3")):
+            publish(new, backend)
+            shutil.rmtree(tmp_path / old)
+            for _ in range(100):
+                if backend in server.router.backends:
+                    break
+                await asyncio.sleep(0.05)
+            assert backend in server.router.backends, (backend, list(server.router.backends))
+    finally:
+        await server.stop(grace=0)
+
+
 SCRIPTED = {"backends": {"b": {"type": "scripted", "model": "m"}}}
 
 
