@@ -32,8 +32,8 @@ characters of prose in about 17 ms (mostly without the GIL); the costliest adver
 known, near misses that each reach a validator ("+1 2 " repeated), would take about 2 s per 1M
 characters, most of it RE2's Python binding building match objects (CPython 3.11, a slow 2-core
 machine): so a rule offers at most MAX_CANDIDATES (4096) matches to its validator per scan and
-counts as fired past that (fail closed), and the privacy policy's max_scan_chars bounds the rest. Matching is ASCII-only: IBANs and
-ID letters must be upper-case, digits ASCII.
+counts as fired past that (fail closed), and the privacy policy's max_scan_chars bounds the
+rest. Matching is ASCII-only: IBANs and ID letters must be upper-case, digits ASCII.
 
 Custom detectors: `Detector("ticket", r"TCK-\\d{6}")`, in RE2 syntax. A regex that RE2 refuses
 (invalid, or with a look-around, back-reference, atomic group or possessive quantifier, which
