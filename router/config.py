@@ -25,6 +25,7 @@ from router.errors import ConfigError
 from router.types import Tier
 
 DEFAULT_CONFIG_NAME = "default_config.yaml"
+MAX_EXPANDED_NODES = 100_000  # YAML values after alias expansion: no "billion laughs" config
 
 Trust = Literal["edge", "self_hosted", "third_party"]
 Feature = Literal["streaming", "tools", "json_mode"]
@@ -376,6 +377,9 @@ def parse_config(text: str, source: str) -> LoadedConfig:
         raise ConfigError(source, "", reason, line, col) from None
     if not isinstance(data, dict):
         raise ConfigError(source, "", "the top level must be a mapping")
+    if (nodes := yamlpos.expanded_size(root)) > MAX_EXPANDED_NODES:
+        reason = f"{nodes} values once aliases are expanded (at most {MAX_EXPANDED_NODES})"
+        raise ConfigError(source, "", reason)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

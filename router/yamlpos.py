@@ -12,6 +12,26 @@ def compose(text: str) -> yaml.Node | None:
     return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
+def expanded_size(root: yaml.Node | None) -> int:
+    """Nodes in the document with every alias expanded, computed in time linear in the nodes
+    (an alias reuses a node, so a few lines of anchors can stand for billions of nodes)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 0  # a recursive alias counts once
+            if isinstance(node, yaml.MappingNode):
+                total = 1 + sum(size(k) + size(v) for k, v in node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                total = 1 + sum(size(v) for v in node.value)
+            else:
+                total = 1
+            sizes[id(node)] = total
+        return sizes[id(node)]
+
+    return 0 if root is None else size(root)
+
+
 def locate(root: yaml.Node | None, path: Sequence[str | int]) -> tuple[int, int]:
     """Returns the 1-based (line, column) of the deepest node on `path` that exists."""
     node = root

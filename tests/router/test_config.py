@@ -140,3 +140,16 @@ def test_a_bad_base_url_is_refused(url, reason):
     backend = {"type": "openai", "model": "m", "base_url": url}
     with pytest.raises(ConfigError, match=rf"backends.b.base_url: .*{reason}"):
         parse_config(yaml.safe_dump({"backends": {"b": backend}}), "<t>")
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once():
+    """Anchors nested nine deep stand for a billion values: refused before validation would
+    walk them, naming the count; ordinary anchors still work."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]")
+    text = "\n".join([*lines, "backends: {b: {type: scripted, model: m}}"])
+    with pytest.raises(ConfigError, match=r"values once aliases are expanded \(at most 100000\)"):
+        parse_config(text, "<bomb>")
+    anchors = "backends:\n  a: &base {type: scripted, model: m}\n  b: *base\n"
+    assert set(parse_config(anchors, "<t>").config.backends) == {"a", "b"}
