@@ -16,15 +16,16 @@ import time
 from collections.abc import Iterator
 
 from backends.base import Backend
-from router import estimates
+from router import admission, estimates
+from router.admission import Admission
 from router.batcher import Batcher
 from router.config import LoadedConfig
 from router.errors import InvalidArgument
-from router.framework import BackendView, RequestContext, Reservation, Reserver
+from router.framework import BackendView, RequestContext
 from router.resilience import HealthTracker
 from router.scheduler import Scheduler
 from router.state import BackendStats
-from router.types import Decision, Request, Usage
+from router.types import Decision, Request
 
 # Prompts longer than this are tokenized and scanned in a worker thread, not on the event loop.
 _INLINE_CHARS = 4096
@@ -32,32 +33,6 @@ _INLINE_CHARS = 4096
 
 def _chars(request: Request) -> int:
     return sum(len(m.content) for m in request.messages)
-
-
-class Admission:
-    """A generation admitted to a backend: its in-flight count and its reservations."""
-
-    def __init__(self, backend: Backend, held: list[Reservation]) -> None:
-        self._backend = backend
-        self._held: list[Reservation] | None = held
-        backend.admitted += 1
-
-    def settle(self, usage: Usage) -> None:
-        """The generation finished: charge what it really used."""
-        for reservation in self._take():
-            reservation.settle(usage)
-
-    def release(self) -> None:
-        """The generation failed or was cancelled: give everything back."""
-        for reservation in self._take():
-            reservation.release()
-
-    def _take(self) -> list[Reservation]:
-        held, self._held = self._held, None
-        if held is None:
-            return []
-        self._backend.admitted -= 1
-        return held
 
 
 class Runtime:
@@ -172,14 +147,6 @@ class Runtime:
 
     def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
         """Reserves budget and rate for a generation placed on `decision.backend`."""
+        profile = self.scheduler.profile_for(ctx.request.profile)
         view = self.view(decision.backend)
-        held: list[Reservation] = []
-        try:
-            for step in self.scheduler.profile_for(ctx.request.profile).of(Reserver):
-                if (reservation := step.policy.reserve(ctx, view)) is not None:
-                    held.append(reservation)
-        except BaseException:  # a refusal, or a plugin bug: nothing stays held either way
-            for reservation in held:
-                reservation.release()
-            raise
-        return Admission(self.backends[decision.backend], held)
+        return admission.admit(profile, ctx, view, self.backends[decision.backend])
