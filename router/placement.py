@@ -98,7 +98,7 @@ def _constrainers(scheduler: Scheduler, batch: Sequence[RequestContext]) -> dict
     """Each constraint policy in use -> the indices of the requests whose profile uses it."""
     members: dict[str, list[int]] = {}
     for i, ctx in enumerate(batch):
-        for step in scheduler.profile_for(ctx.request.profile).of(Constrainer):
+        for step in scheduler.profile_of(ctx).of(Constrainer):
             members.setdefault(step.name, []).append(i)
     return members
 
@@ -120,7 +120,7 @@ def decide(
                 backend=view.name,
                 model=view.config.model,
                 tier=view.tier,
-                profile=scheduler.profile_for(ctx.request.profile).name,
+                profile=scheduler.profile_of(ctx).name,
                 privacy=ctx.privacy,
                 prompt_tokens=ctx.prompt_tokens_on(view.name),
                 estimated_cost_usd=chosen.estimated_cost_usd,

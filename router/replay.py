@@ -150,8 +150,9 @@ class _Simulation:
 
     def _context(self, k: int, r: TraceRequest) -> RequestContext:
         request = to_request(k, r, self.config)
-        self.scheduler.profile_for(request.profile)
-        return self.scheduler.prepare(RequestContext(request, r.prompt_tokens, request.privacy))
+        profile = self.scheduler.profile_for(request.profile)
+        ctx = RequestContext(request, r.prompt_tokens, request.privacy, profile=profile)
+        return self.scheduler.prepare(ctx)
 
     def _views(self) -> list[BackendView]:
         out = []
@@ -197,7 +198,7 @@ class _Simulation:
             else:
                 self.rejected[ResourceExhausted.code] += 1
             return
-        profile = self.scheduler.profile_for(ctx.request.profile)
+        profile = self.scheduler.profile_of(ctx)
         try:  # the live router's admission: a refusal releases what was held
             admitted = admission.admit(profile, ctx, view, b)
         except RouterError as exc:

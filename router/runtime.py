@@ -97,7 +97,7 @@ class Runtime:
 
     async def context(self, request: Request) -> RequestContext:
         """Computes the per-request state every policy reads, and checks request-wide limits."""
-        self.scheduler.profile_for(request.profile)
+        profile = self.scheduler.profile_for(request.profile)  # the only lookup of this request
         configs = [b.config for b in self.backends.values()]
         if request.model and not any(
             request.model == c.model or request.model in c.aliases for c in configs
@@ -131,6 +131,7 @@ class Runtime:
             privacy=request.privacy,
             backend_prompt_tokens=by_backend,
             backend_prompt_bounds={n: exact.get(n, bound) for n in self.backends},
+            profile=profile,
         )
         if _chars(request) <= _INLINE_CHARS:
             return self.scheduler.prepare(ctx)
@@ -147,6 +148,6 @@ class Runtime:
 
     def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
         """Reserves budget and rate for a generation placed on `decision.backend`."""
-        profile = self.scheduler.profile_for(ctx.request.profile)
         view = self.view(decision.backend)
+        profile = self.scheduler.profile_of(ctx)
         return admission.admit(profile, ctx, view, self.backends[decision.backend])

@@ -141,15 +141,20 @@ class Scheduler:
             known = ", ".join(sorted(self.profiles))
             raise InvalidArgument("profile", f"unknown profile {name!r} (known: {known})") from None
 
+    def profile_of(self, ctx: RequestContext) -> Profile:
+        """The profile `ctx` runs under: the one resolved when it was built (`ctx.profile`), else
+        (a hand-built context) looked up by name."""
+        return ctx.profile if ctx.profile is not None else self.profile_for(ctx.request.profile)
+
     def prepare(self, ctx: RequestContext) -> RequestContext:
         """Runs the guards' and then the profile's prepare hooks once (e.g. privacy detection)."""
-        for step in self.profile_for(ctx.request.profile).of(Preparer):
+        for step in self.profile_of(ctx).of(Preparer):
             ctx = step.policy.prepare(ctx)
         return ctx
 
     def evaluate(self, ctx: RequestContext, views: Sequence[BackendView]) -> list[Candidate]:
         """Filters and scores every backend for one prepared request."""
-        profile = self.profile_for(ctx.request.profile)
+        profile = self.profile_of(ctx)
         hard = [s for s in profile.of(Filter) if not getattr(s.policy, "soft", False)]
         soft = [s for s in profile.of(Filter) if getattr(s.policy, "soft", False)]
         rejected: dict[str, tuple[str, str]] = {}
