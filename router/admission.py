@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from router.framework import BackendView, RequestContext, Reservation, Reserver
-from router.scheduler import Profile
+from router.pipeline import Profile
 from router.types import Usage
 
 

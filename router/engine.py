@@ -17,6 +17,7 @@ from backends import create_backend
 from backends.base import Backend, TextDelta
 from policies.capacity import TokenWindow
 from router.attempt import Attempt
+from router.backend_stats import BackendStats
 from router.budgets import MemoryBudgetStore
 from router.config import LoadedConfig
 from router.errors import (
@@ -27,13 +28,12 @@ from router.errors import (
     RouterError,
 )
 from router.framework import RequestContext
+from router.pipeline import PolicyPipeline
 from router.registry import Registry, default_registry
 from router.request_log import RequestLog
 from router.resilience import HealthTracker
 from router.runtime import Runtime
-from router.scheduler import Scheduler
 from router.slicing import sliced
-from router.state import BackendStats
 from router.types import Decision, Request, Usage
 
 log = structlog.get_logger("tokenrouter")
@@ -72,8 +72,8 @@ class Router:
         return self.runtime.loaded
 
     @property
-    def scheduler(self) -> Scheduler:
-        return self.runtime.scheduler
+    def pipeline(self) -> PolicyPipeline:
+        return self.runtime.pipeline
 
     @property
     def backends(self) -> dict[str, Backend]:
@@ -88,7 +88,7 @@ class Router:
 
     async def _build(self, loaded: LoadedConfig, old: Runtime | None) -> Runtime:
         """A runtime for `loaded`, reusing `old`'s unchanged backends and their state."""
-        scheduler = Scheduler(loaded, self.registry, self.services)
+        pipeline = PolicyPipeline(loaded, self.registry, self.services)
         backends: dict[str, Backend] = {}
         stats: dict[str, BackendStats] = {}
         started: list[Backend] = []
@@ -110,7 +110,7 @@ class Router:
         health = HealthTracker(backends, loaded.config.health)
         if old is not None:
             health.inherit(old.health, keep)
-        runtime = Runtime(loaded, scheduler, backends, stats, health)
+        runtime = Runtime(loaded, pipeline, backends, stats, health)
         self._versions.add(runtime)
         return runtime
 

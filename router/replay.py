@@ -56,15 +56,15 @@ from policies.privacy import PrivacyPolicy, third_party_forbidden
 from policies.privacy import create as default_privacy
 from router import admission, estimates, placement, replay_trace, solver
 from router.admission import Admission
+from router.backend_stats import BackendStats
 from router.budgets import MemoryBudgetStore
 from router.config import BackendCommon, LlamaCppConfig, LoadedConfig, load_config
 from router.errors import ConfigError, ResourceExhausted, RouterError
 from router.framework import BackendView, RequestContext
+from router.pipeline import PolicyPipeline
 from router.registry import Registry, default_registry
 from router.replay_report import Metrics, difference, format_report
 from router.replay_trace import TraceError, TraceRequest, assign, to_request
-from router.scheduler import Scheduler
-from router.state import BackendStats
 from router.types import Decision, Privacy, Usage
 
 
@@ -111,13 +111,13 @@ class _Simulation:
         self.config = loaded.config
         clock = self._clock
         services = {"clock": clock, "store": MemoryBudgetStore(clock)}  # budget, capacity
-        self.scheduler = Scheduler(loaded, registry or default_registry(), services)
+        self.pipeline = PolicyPipeline(loaded, registry or default_registry(), services)
         self.backends = [_Backend(n, c) for n, c in self.config.backends.items()]
         self.by_name = {b.name: b for b in self.backends}
         self.ewma, self.time_limit_s = ewma, time_limit_s
         self.events: list[tuple[float, int, _Job]] = []  # completions
         self.seq = itertools.count()
-        refs = [p for p in self.scheduler.policies.values() if isinstance(p, PrivacyPolicy)]
+        refs = [p for p in self.pipeline.policies.values() if isinstance(p, PrivacyPolicy)]
         self.privacy_refs = refs or [default_privacy("privacy", {})]
         self.ttft: dict[int, float] = {}
         self.placed: Counter[str] = Counter()
@@ -150,9 +150,9 @@ class _Simulation:
 
     def _context(self, k: int, r: TraceRequest) -> RequestContext:
         request = to_request(k, r, self.config)
-        profile = self.scheduler.profile_for(request.profile)
+        profile = self.pipeline.profile_for(request.profile)
         ctx = RequestContext(request, r.prompt_tokens, request.privacy, profile=profile)
-        return self.scheduler.prepare(ctx)
+        return self.pipeline.prepare(ctx)
 
     def _views(self) -> list[BackendView]:
         out = []
@@ -177,11 +177,11 @@ class _Simulation:
         if not batch:
             return
         views = self._views()
-        p = placement.plan(self.scheduler, [ctx for _, ctx in batch], views)
+        p = placement.plan(self.pipeline, [ctx for _, ctx in batch], views)
         solution = solver.solve(p.problem, time_limit_s=self.time_limit_s)
         self.batches += 1
         self.tiers[solution.tier] += 1
-        results = placement.decide(self.scheduler, p, solution, self.batches)
+        results = placement.decide(self.pipeline, p, solution, self.batches)
         by_name = {v.name: v for v in views}
         for (r, ctx), result in zip(batch, results, strict=True):
             if isinstance(result, Decision):
@@ -198,7 +198,7 @@ class _Simulation:
             else:
                 self.rejected[ResourceExhausted.code] += 1
             return
-        profile = self.scheduler.profile_of(ctx)
+        profile = self.pipeline.profile_of(ctx)
         try:  # the live router's admission: a refusal releases what was held
             admitted = admission.admit(profile, ctx, view, b)
         except RouterError as exc:

@@ -1,4 +1,4 @@
-"""One config version: its policies, scheduler, batcher and backends.
+"""One config version: its policies, pipeline, batcher and backends.
 
 A request runs start to finish on the Runtime that was current when it arrived, so a reload
 never mixes two configs within one request. Backends, their statistics and health are shared
@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from backends.base import Backend
 from router import admission, estimates
 from router.admission import Admission
+from router.backend_stats import BackendStats
 from router.batcher import Batcher
 from router.config import LoadedConfig
 from router.errors import InvalidArgument
 from router.framework import BackendView, RequestContext
+from router.pipeline import PolicyPipeline
 from router.resilience import HealthTracker
-from router.scheduler import Scheduler
-from router.state import BackendStats
 from router.types import Decision, Request
 
 # Prompts longer than this are tokenized and scanned in a worker thread, not on the event loop.
@@ -41,14 +41,14 @@ class Runtime:
     def __init__(
         self,
         loaded: LoadedConfig,
-        scheduler: Scheduler,
+        pipeline: PolicyPipeline,
         backends: dict[str, Backend],
         stats: dict[str, BackendStats],
         health: HealthTracker,
     ) -> None:
         self.loaded = loaded
         self.config = loaded.config
-        self.scheduler = scheduler
+        self.pipeline = pipeline
         self.backends = backends
         self.stats = stats
         self.health = health
@@ -56,7 +56,7 @@ class Runtime:
         self.active = 0  # requests running on this version (see the module docstring)
         sched = self.config.scheduler
         self.batcher = Batcher(
-            scheduler,
+            pipeline,
             self.views,
             self.admit,
             max_batch=sched.max_batch,
@@ -97,7 +97,7 @@ class Runtime:
 
     async def context(self, request: Request) -> RequestContext:
         """Computes the per-request state every policy reads, and checks request-wide limits."""
-        profile = self.scheduler.profile_for(request.profile)  # the only lookup of this request
+        profile = self.pipeline.profile_for(request.profile)  # the only lookup of this request
         configs = [b.config for b in self.backends.values()]
         if request.model and not any(
             request.model == c.model or request.model in c.aliases for c in configs
@@ -134,8 +134,8 @@ class Runtime:
             profile=profile,
         )
         if _chars(request) <= _INLINE_CHARS:
-            return self.scheduler.prepare(ctx)
-        return await asyncio.to_thread(self.scheduler.prepare, ctx)  # content scans of long prompts
+            return self.pipeline.prepare(ctx)
+        return await asyncio.to_thread(self.pipeline.prepare, ctx)  # content scans of long prompts
 
     def _count_prompt_tokens(self, request: Request) -> tuple[dict[str, int], int, int]:
         """(exact counts of the backends that can count, typical estimate, upper bound)."""
@@ -149,5 +149,5 @@ class Runtime:
     def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
         """Reserves budget and rate for a generation placed on `decision.backend`."""
         view = self.view(decision.backend)
-        profile = self.scheduler.profile_of(ctx)
+        profile = self.pipeline.profile_of(ctx)
         return admission.admit(profile, ctx, view, self.backends[decision.backend])

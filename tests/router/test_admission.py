@@ -12,7 +12,7 @@ from router import admission, replay
 from router.config import parse_config
 from router.engine import Router
 from router.errors import ResourceExhausted
-from router.scheduler import Profile, Step
+from router.pipeline import Profile, Step
 from router.types import ChatMessage, Request, Usage
 from tests.conftest import backend_view, context
 

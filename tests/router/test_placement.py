@@ -9,8 +9,8 @@ import pytest
 from router import placement
 from router.config import parse_config
 from router.framework import BackendView, RequestContext, SideLimit
+from router.pipeline import PolicyPipeline
 from router.registry import default_registry
-from router.scheduler import Scheduler
 from tests.conftest import backend_view, context
 
 
@@ -39,9 +39,9 @@ def plan_two(soft: bool) -> placement.Plan:
         "profiles:\n  default: {policies: [{policy: capability}, {policy: limit}]}\n",
         "<test>",
     )
-    scheduler = Scheduler(config, registry)
+    pipeline = PolicyPipeline(config, registry)
     views = [backend_view("gpu", model="g"), backend_view("api", model="a")]
-    return placement.plan(scheduler, [context(), context(model="g")], views)
+    return placement.plan(pipeline, [context(), context(model="g")], views)
 
 
 @pytest.mark.parametrize("soft", [True, False])

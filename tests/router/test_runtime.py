@@ -46,7 +46,7 @@ async def router():
 async def test_a_generate_looks_its_profile_up_once(router, monkeypatch, profile):
     """From context to settlement (prepare, evaluate, constraints, decision, admission) a
     Generate resolves its profile by name exactly once and every step uses that one."""
-    pipeline = router.runtime.scheduler
+    pipeline = router.runtime.pipeline
     names: list[str] = []
     real = pipeline.profile_for
 
@@ -64,7 +64,7 @@ async def test_the_context_carries_the_profile_through_prepare(router):
     """The context the runtime builds holds the resolved profile, and still does after the
     guards' prepare hooks replaced it."""
     ctx = await router.runtime.context(request("careful"))
-    assert ctx.profile is router.runtime.scheduler.profiles["careful"]
+    assert ctx.profile is router.runtime.pipeline.profiles["careful"]
 
 
 async def test_an_unknown_profile_is_invalid_argument_naming_profile(router):

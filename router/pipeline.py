@@ -9,6 +9,10 @@ content calls for.
 
 Every backend comes out as a Candidate: feasible with its per-policy scores and weighted total,
 or rejected with the policy and the reason. Joint placement of a batch is in router/placement.py.
+
+A request's profile is resolved once, when its context is built (`profile_for`, which raises
+INVALID_ARGUMENT naming `profile` for an unknown one); every later step reads `ctx.profile`
+(`profile_of`).
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ class Profile:
         return any(s.name == name for s in self.steps)
 
 
-class Scheduler:
+class PolicyPipeline:
     """Builds the configured policies and profiles, and evaluates requests against them."""
 
     def __init__(
