@@ -30,7 +30,7 @@ import structlog
 from router import placement, solver
 from router.errors import RequestFailed, RouterError
 from router.framework import BackendView, RequestContext
-from router.scheduler import Scheduler
+from router.pipeline import PolicyPipeline
 from router.slicing import sliced
 from router.types import Decision
 
@@ -55,7 +55,7 @@ class _Entry:
 class Batcher:
     def __init__(
         self,
-        scheduler: Scheduler,
+        pipeline: PolicyPipeline,
         views: Callable[[], Sequence[BackendView]],
         admit: Admit,
         *,
@@ -63,7 +63,7 @@ class Batcher:
         window_ms: float = 0.0,
         time_limit_ms: float = 50.0,
     ) -> None:
-        self._scheduler = scheduler
+        self._pipeline = pipeline
         self._views = views
         self._admit = admit
         self._max_batch = max_batch
@@ -98,10 +98,10 @@ class Batcher:
         """Places a group jointly, as RouteBatch asks; nothing is admitted. The requests are
         evaluated in slices between loop turns, so a large group does not stall other calls."""
         started, views = time.perf_counter(), self._views()
-        candidates = [tuple(self._scheduler.evaluate(c, views)) async for c in sliced(batch)]
-        p = placement.plan(self._scheduler, batch, views, tuple(candidates), started)
+        candidates = [tuple(self._pipeline.evaluate(c, views)) async for c in sliced(batch)]
+        p = placement.plan(self._pipeline, batch, views, tuple(candidates), started)
         solution = await self._solve(p)
-        return placement.decide(self._scheduler, p, solution, next(self._ids))
+        return placement.decide(self._pipeline, p, solution, next(self._ids))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False)  # queued solves still finish for their callers
@@ -128,9 +128,9 @@ class Batcher:
 
     async def _place(self, entries: list[_Entry]) -> None:
         try:
-            p = placement.plan(self._scheduler, [e.ctx for e in entries], self._views())
+            p = placement.plan(self._pipeline, [e.ctx for e in entries], self._views())
             solution = await self._solve(p)
-            results = placement.decide(self._scheduler, p, solution, next(self._ids))
+            results = placement.decide(self._pipeline, p, solution, next(self._ids))
         except Exception as exc:  # a policy or solver bug fails this batch, not the router
             for e in entries:
                 if not e.future.done():

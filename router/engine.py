@@ -1,14 +1,18 @@
-"""The router core: decides and runs requests on the current Runtime; reloads configs."""
+"""The Router facade: lifecycle (create, reload and drain, aclose) and the request entry points.
+
+A request runs on the Runtime (router/runtime.py) current when it arrived. The parts live in
+their own modules: generation with fallback in router/generation.py, the probe loop in
+router/probing.py, the end-of-request log line and record in router/request_logging.py,
+admission in router/admission.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -16,24 +20,18 @@ import structlog
 from backends import create_backend
 from backends.base import Backend, TextDelta
 from policies.capacity import TokenWindow
-from router.attempt import Attempt
+from router import generation, probing, request_logging
+from router.backend_stats import BackendStats
 from router.budgets import MemoryBudgetStore
 from router.config import LoadedConfig
-from router.errors import (
-    BackendUnavailable,
-    InvalidArgument,
-    RequestFailed,
-    ResourceExhausted,
-    RouterError,
-)
+from router.errors import InvalidArgument, RouterError
 from router.framework import BackendView, RequestContext
+from router.pipeline import PolicyPipeline
 from router.registry import Registry, default_registry
 from router.request_log import RequestLog
 from router.resilience import HealthTracker
 from router.runtime import INLINE_CHARS, Runtime
-from router.scheduler import Scheduler
 from router.slicing import sliced
-from router.state import BackendStats
 from router.types import Decision, Request, Usage
 
 log = structlog.get_logger("tokenrouter")
@@ -59,7 +57,7 @@ class Router:
         router.runtime = await router._build(loaded, None)
         if loaded.config.server.request_log:
             router.request_log = RequestLog(loaded.config.server.request_log)
-        router._prober = asyncio.create_task(router._probe_forever())
+        router._prober = asyncio.create_task(probing.probe_forever(lambda: router.runtime))
         return router
 
     # The current version's parts, for callers that do not care about versions.
@@ -72,8 +70,8 @@ class Router:
         return self.runtime.loaded
 
     @property
-    def scheduler(self) -> Scheduler:
-        return self.runtime.scheduler
+    def pipeline(self) -> PolicyPipeline:
+        return self.runtime.pipeline
 
     @property
     def backends(self) -> dict[str, Backend]:
@@ -88,7 +86,7 @@ class Router:
 
     async def _build(self, loaded: LoadedConfig, old: Runtime | None) -> Runtime:
         """A runtime for `loaded`, reusing `old`'s unchanged backends and their state."""
-        scheduler = Scheduler(loaded, self.registry, self.services)
+        pipeline = PolicyPipeline(loaded, self.registry, self.services)
         backends: dict[str, Backend] = {}
         stats: dict[str, BackendStats] = {}
         started: list[Backend] = []
@@ -108,10 +106,10 @@ class Router:
             raise loaded.error(("backends", name), f"cannot start backend: {exc}") from exc
         keep = {n for n in backends if old is not None and old.backends.get(n) is backends[n]}
         views = [BackendView(n, b.config) for n, b in backends.items()]
-        health = HealthTracker(backends, loaded.config.health, groups=scheduler.class_groups(views))
+        health = HealthTracker(backends, loaded.config.health, groups=pipeline.class_groups(views))
         if old is not None:
             health.inherit(old.health, keep)
-        runtime = Runtime(loaded, scheduler, backends, stats, health)
+        runtime = Runtime(loaded, pipeline, backends, stats, health)
         self._versions.add(runtime)
         return runtime
 
@@ -162,24 +160,8 @@ class Router:
             await asyncio.to_thread(self.request_log.close)
 
     async def probe(self) -> None:
-        """Probes every backend once, concurrently, and records the outcome."""
-        rt = self.runtime
-        timeout = rt.config.health.probe_timeout_s
-
-        async def one(name: str, backend: Backend) -> None:
-            try:
-                await asyncio.wait_for(backend.probe(), timeout)
-            except Exception as exc:  # any failure to answer is a failed probe
-                rt.health.probe_failed(name, str(exc) or type(exc).__name__)
-            else:
-                rt.health.probe_ok(name)
-
-        await asyncio.gather(*(one(n, b) for n, b in rt.backends.items()))
-
-    async def _probe_forever(self) -> None:
-        while True:
-            await self.probe()
-            await asyncio.sleep(self.runtime.config.health.probe_interval_s)
+        """Probes every backend of the current version once, concurrently (router/probing.py)."""
+        await probing.probe(self.runtime)
 
     async def route(self, request: Request) -> Decision:
         """The decision only."""
@@ -216,93 +198,13 @@ class Router:
         the request is placed again without it (privacy and budgets still binding) and a new
         decision is yielded, up to `fallback.max_attempts` backends within the deadline. After
         the first token a failure ends the stream with UNAVAILABLE: never a silent truncation.
-
-        Every admission is settled or released exactly once: a finished stream settles its usage;
-        one that ends after its first token (failure, cancel, deadline) settles the prompt and the
-        tokens produced so far; one that ends before releases everything.
+        Every admission is settled or released exactly once (router/generation.py).
         """
         with self.runtime.in_use() as rt:
-            async with contextlib.aclosing(self._generate(rt, request)) as events:
+            events = generation.generate(rt, request, self._log)
+            async with contextlib.aclosing(events):
                 async for event in events:
                     yield event
-
-    async def _generate(
-        self, rt: Runtime, request: Request
-    ) -> AsyncIterator[Decision | TextDelta | Usage]:
-        started = time.perf_counter()
-        usage = Usage()
-        ctx = None
-        try:
-            ctx = await rt.context(request)
-            last: RouterError = RouterError("no attempt")  # the latest backend failure
-            for attempt in range(1, rt.config.fallback.max_attempts + 1):
-                try:
-                    decision, admission = await rt.batcher.place(ctx, admit=True)
-                except RouterError as exc:
-                    if attempt == 1:
-                        raise
-                    raise RequestFailed(
-                        last.code,
-                        f"{last} (tried {', '.join(usage.backends_tried)}; "
-                        f"no other backend: {exc})",
-                    ) from None
-                usage.backend = decision.backend
-                usage.backends_tried.append(decision.backend)
-                run = Attempt(rt, decision, request, started, usage)
-                try:  # from here on, every way out settles or releases the admission
-                    yield decision
-                    async for event in run.stream():
-                        yield event
-                except (BackendUnavailable, ResourceExhausted) as exc:
-                    self._end(run, admission, "error")
-                    last = self._backend_failed(rt, decision.backend, exc, run.streaming)
-                    left = request.time_left()
-                    if left is not None and left <= 0:
-                        raise
-                    log.info(
-                        "fallback",
-                        request_id=request.request_id,
-                        failed=decision.backend,
-                        error=str(exc),
-                        attempt=attempt,
-                    )
-                    ctx = replace(ctx, excluded={**ctx.excluded, decision.backend: str(exc)})
-                    continue
-                except BaseException:
-                    self._end(run, admission, "cancelled")
-                    raise
-                admission.settle(usage)
-                rt.health.success(decision.backend)
-                break
-            else:
-                raise RequestFailed(last.code, f"{last} (tried {', '.join(usage.backends_tried)})")
-        except BaseException as exc:
-            if not usage.total_ms:
-                usage.total_ms = (time.perf_counter() - started) * 1e3
-            self._log("generate", request, started, usage=usage, error=exc, ctx=ctx)
-            raise
-        self._log("generate", request, started, usage=usage, ctx=ctx)
-
-    @staticmethod
-    def _end(run: Attempt, admission: Any, reason: str) -> None:
-        """Ends an attempt that did not finish normally: charges what it produced once its first
-        token went out (or all of it, if its usage was complete), else gives everything back."""
-        if run.streaming or run.finished:
-            run.end_early(reason)
-            admission.settle(run.usage)
-        else:
-            admission.release()
-
-    @staticmethod
-    def _backend_failed(rt: Runtime, backend: str, exc: RouterError, streamed: bool) -> RouterError:
-        """Records the failure; re-raises it when tokens were already streamed."""
-        if isinstance(exc, BackendUnavailable):
-            rt.health.failure(backend, exc.reason, exc.retry_after_s)
-        if streamed:
-            raise RequestFailed(
-                "UNAVAILABLE", f"{exc} after the stream had started; the output is incomplete"
-            ) from exc
-        return exc
 
     def _log(
         self,
@@ -315,41 +217,15 @@ class Router:
         error: BaseException | None = None,
         ctx: RequestContext | None = None,
     ) -> None:
-        """One structured line per request (fields built only when the level is on), and the
-        request-log record for a Generate."""
-        cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit)
-        status = (
-            "OK"
-            if error is None
-            else "CANCELLED"
-            if cancelled
-            else getattr(error, "code", "INTERNAL")
+        """Records the end of a request (router/request_logging.py)."""
+        request_logging.request_ended(
+            kind,
+            request,
+            started,
+            request_log=self.request_log,
+            log_content=self.config.server.log_content,
+            usage=usage,
+            backend=backend,
+            error=error,
+            ctx=ctx,
         )
-        elapsed_s = time.perf_counter() - started
-        if kind == "generate" and self.request_log is not None and usage is not None:
-            self.request_log.record(request, usage, ctx, status, time.time() - elapsed_s)
-        level = logging.WARNING if status not in ("OK", "CANCELLED") else logging.INFO
-        if not log.is_enabled_for(level):
-            return
-        fields: dict[str, object] = {
-            "request_id": request.request_id,
-            "tenant": request.tenant,
-            "backend": usage.backend if usage else backend,
-            "latency_ms": round(elapsed_s * 1e3, 3),
-        }
-        if usage is not None:
-            fields.update(
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                ttft_ms=round(usage.ttft_ms, 3),
-                cost_usd=usage.cost_usd,
-                finish_reason=usage.finish_reason,
-            )
-        if self.config.server.log_content:
-            fields["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
-        if status == "OK":
-            log.info(kind, **fields)
-        elif cancelled:
-            log.info(kind, status=status, **fields)
-        else:
-            log.warning(kind, status=status, error=str(error), **fields)

@@ -6,7 +6,7 @@
 - constraints: coupling limits across a batch (capacity, budget), returned as data for the solver.
 
 A policy with `binding = True` (a guard, e.g. privacy) binds every request whatever the profile:
-the scheduler runs its prepare and filter for every request, before the profile's own steps,
+the policy pipeline runs its prepare and filter for every request, before the profile's own steps,
 whether or not the profile lists it (once, if it does). Its other contracts apply where listed.
 
 Policies are pure: they read a `RequestContext` (computed once per request) and `BackendView`
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from router.config import BackendCommon
 from router.types import Privacy, Request, Tier, Usage
@@ -42,6 +42,9 @@ class RequestContext:
     excluded: Mapping[str, str] = field(default_factory=dict)  # backends that failed it, why
     backend_prompt_tokens: Mapping[str, int] = field(default_factory=dict)  # exact or typical
     backend_prompt_bounds: Mapping[str, int] = field(default_factory=dict)  # exact or upper bound
+    # The request's profile (router.pipeline.Profile), resolved once when the context is built;
+    # every later step reads it. None in a hand-built context: the pipeline then looks it up.
+    profile: Any = field(default=None, compare=False, repr=False)
 
     def prompt_tokens_on(self, backend: str) -> int:
         """Prompt tokens on `backend`: exact when it can count them, else a typical estimate."""

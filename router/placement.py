@@ -25,7 +25,7 @@ from router.framework import (
     RequestContext,
     SideLimit,
 )
-from router.scheduler import Scheduler
+from router.pipeline import PolicyPipeline
 from router.types import Candidate, Decision
 
 
@@ -40,24 +40,24 @@ class Plan:
 
 
 def plan(
-    scheduler: Scheduler,
+    pipeline: PolicyPipeline,
     batch: Sequence[RequestContext],
     views: Sequence[BackendView],
     candidates: tuple[tuple[Candidate, ...], ...] | None = None,
     started: float | None = None,
 ) -> Plan:
-    """The solver problem for `batch`; `candidates` (scheduler.evaluate per request) and the
+    """The solver problem for `batch`; `candidates` (pipeline.evaluate per request) and the
     perf_counter time the decision `started` may come from a caller that evaluated already."""
     started = time.perf_counter() if started is None else started
     index = {v.name: j for j, v in enumerate(views)}
     if candidates is None:
-        candidates = tuple(tuple(scheduler.evaluate(ctx, views)) for ctx in batch)
+        candidates = tuple(tuple(pipeline.evaluate(ctx, views)) for ctx in batch)
     scores = [[c.total if c.feasible else None for c in row] for row in candidates]
     slots: list[int | None] = [None] * len(views)
     side: list[solver.SideConstraint] = []
     side_policies: list[str] = []
-    for name, members in _constrainers(scheduler, batch).items():
-        policy = scheduler.policies[name]
+    for name, members in _constrainers(pipeline, batch).items():
+        policy = pipeline.policies[name]
         constraints = policy.constraints([batch[i] for i in members], views)
         exempt = _nowhere_else(constraints, [scores[r] for r in members], index)
         for constraint in constraints:
@@ -94,24 +94,26 @@ def _nowhere_else(
     }
 
 
-def _constrainers(scheduler: Scheduler, batch: Sequence[RequestContext]) -> dict[str, list[int]]:
+def _constrainers(
+    pipeline: PolicyPipeline, batch: Sequence[RequestContext]
+) -> dict[str, list[int]]:
     """Each constraint policy in use -> the indices of the requests whose profile uses it."""
     members: dict[str, list[int]] = {}
     for i, ctx in enumerate(batch):
-        for step in scheduler.profile_for(ctx.request.profile).of(Constrainer):
+        for step in pipeline.profile_of(ctx).of(Constrainer):
             members.setdefault(step.name, []).append(i)
     return members
 
 
 def decide(
-    scheduler: Scheduler, p: Plan, solution: solver.Solution, batch_id: int = 0
+    pipeline: PolicyPipeline, p: Plan, solution: solver.Solution, batch_id: int = 0
 ) -> list[Decision | RouterError]:
     decision_us = int((time.perf_counter() - p.started) * 1e6)
     out: list[Decision | RouterError] = []
     for r, ctx in enumerate(p.batch):
         j = solution.assignment[r]
         if j is None:
-            out.append(_unplaced(scheduler, p, solution, r))
+            out.append(_unplaced(pipeline, p, solution, r))
             continue
         view, chosen = p.views[j], p.candidates[r][j]
         out.append(
@@ -120,7 +122,7 @@ def decide(
                 backend=view.name,
                 model=view.config.model,
                 tier=view.tier,
-                profile=scheduler.profile_for(ctx.request.profile).name,
+                profile=pipeline.profile_of(ctx).name,
                 privacy=ctx.privacy,
                 prompt_tokens=ctx.prompt_tokens_on(view.name),
                 estimated_cost_usd=chosen.estimated_cost_usd,
@@ -131,14 +133,14 @@ def decide(
                 batch_size=len(p.batch),
                 batch_id=batch_id,
                 detected=ctx.detected,
-                config_version=scheduler.version,
+                config_version=pipeline.version,
             )
         )
     return out
 
 
 def _unplaced(
-    scheduler: Scheduler, p: Plan, solution: solver.Solution, r: int
+    pipeline: PolicyPipeline, p: Plan, solution: solver.Solution, r: int
 ) -> NoFeasibleBackend:
     """Why request r got no backend: each backend with the policy and reason."""
     rejections: list[tuple[str, str, str]] = []
@@ -150,7 +152,7 @@ def _unplaced(
     for j, c in enumerate(p.candidates[r]):
         if not c.feasible:
             rejections.append((c.backend, c.rejected_by, c.reason))
-            resource |= scheduler.is_resource(c.rejected_by)
+            resource |= pipeline.is_resource(c.rejected_by)
             continue
         resource = True
         slots = p.problem.slots[j]

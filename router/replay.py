@@ -22,12 +22,13 @@ Simulation model (discrete events, never sleeps; the same inputs and seed give t
   estimates use the configured ones, unless --ewma feeds completions to BackendStats.
 - Admission: a backend already holding `limit` requests refuses, as live backends do, and the
   request is placed again without it (ctx.excluded), up to `fallback.max_attempts` backends, then
-  is rejected (RESOURCE_EXHAUSTED). Otherwise each Reserver of the profile reserves (a RouterError
-  releases what was held and rejects with its code). A request starts when a slot is free (FIFO).
+  is rejected (RESOURCE_EXHAUSTED). Otherwise it is admitted by router.admission, as live requests
+  are: each Reserver of the profile reserves (a RouterError releases what was held and rejects
+  with its code). A request starts when a slot is free (FIFO).
 - Times: TTFT = queue wait (batch window included) + prompt / prefill rate + rtt; completion =
   first token + output / decode rate (the backend's `performance`). TTFT is known at the start,
   so the event heap holds completions; arrivals are a sorted stream merged with it (completions
-  at the same instant go first). A completion settles the reservations with
+  at the same instant go first). A completion settles the admission with
   Usage(cost_usd=estimates.cost_usd(real output)), frees the slot and starts the next in queue.
 - Privacy violation: a RESTRICTED request on a third_party backend, or a placement a configured
   privacy policy (the default one if none) would exclude, whether or not the profile uses it.
@@ -53,16 +54,17 @@ from typing import Any
 
 from policies.privacy import PrivacyPolicy, third_party_forbidden
 from policies.privacy import create as default_privacy
-from router import estimates, placement, replay_trace, solver
+from router import admission, estimates, placement, replay_trace, solver
+from router.admission import Admission
+from router.backend_stats import BackendStats
 from router.budgets import MemoryBudgetStore
 from router.config import BackendCommon, LlamaCppConfig, LoadedConfig, load_config
 from router.errors import ConfigError, ResourceExhausted, RouterError
-from router.framework import BackendView, RequestContext, Reservation, Reserver
+from router.framework import BackendView, RequestContext
+from router.pipeline import PolicyPipeline
 from router.registry import Registry, default_registry
 from router.replay_report import Metrics, difference, format_report
 from router.replay_trace import TraceError, TraceRequest, assign, to_request
-from router.scheduler import Scheduler
-from router.state import BackendStats
 from router.types import Decision, Privacy, Usage
 
 
@@ -79,6 +81,7 @@ class _Backend:
         self.prefill, self.decode = perf.prefill_tokens_per_s, perf.decode_tokens_per_s
         self.rtt_s = perf.rtt_ms / 1e3
         self.running = 0
+        self.admitted = 0  # running + queued: counted by router.admission, as live backends are
         self.queue: deque[_Job] = deque()
         self.stats = BackendStats()
 
@@ -88,7 +91,7 @@ class _Job:
     index: int
     ctx: RequestContext
     backend: _Backend
-    held: list[Reservation]
+    admission: Admission
     arrival: float
     output: int
     first_token: float = 0.0
@@ -108,13 +111,13 @@ class _Simulation:
         self.config = loaded.config
         clock = self._clock
         services = {"clock": clock, "store": MemoryBudgetStore(clock)}  # budget, capacity
-        self.scheduler = Scheduler(loaded, registry or default_registry(), services)
+        self.pipeline = PolicyPipeline(loaded, registry or default_registry(), services)
         self.backends = [_Backend(n, c) for n, c in self.config.backends.items()]
         self.by_name = {b.name: b for b in self.backends}
         self.ewma, self.time_limit_s = ewma, time_limit_s
         self.events: list[tuple[float, int, _Job]] = []  # completions
         self.seq = itertools.count()
-        refs = [p for p in self.scheduler.policies.values() if isinstance(p, PrivacyPolicy)]
+        refs = [p for p in self.pipeline.policies.values() if isinstance(p, PrivacyPolicy)]
         self.privacy_refs = refs or [default_privacy("privacy", {})]
         self.ttft: dict[int, float] = {}
         self.placed: Counter[str] = Counter()
@@ -147,17 +150,17 @@ class _Simulation:
 
     def _context(self, k: int, r: TraceRequest) -> RequestContext:
         request = to_request(k, r, self.config)
-        self.scheduler.profile_for(request.profile)
-        return self.scheduler.prepare(RequestContext(request, r.prompt_tokens, request.privacy))
+        profile = self.pipeline.profile_for(request.profile)
+        ctx = RequestContext(request, r.prompt_tokens, request.privacy, profile=profile)
+        return self.pipeline.prepare(ctx)
 
     def _views(self) -> list[BackendView]:
         out = []
         for b in self.backends:
             s = b.stats if self.ewma else _NO_STATS
             observed = (s.ttft_ms, s.tokens_per_s, s.prefill_tokens_per_s, s.request_ms)
-            held = b.running + len(b.queue)
             out.append(
-                BackendView(b.name, b.config, held, len(b.queue), b.slots, b.limit, *observed)
+                BackendView(b.name, b.config, b.admitted, len(b.queue), b.slots, b.limit, *observed)
             )
         return out
 
@@ -174,11 +177,11 @@ class _Simulation:
         if not batch:
             return
         views = self._views()
-        p = placement.plan(self.scheduler, [ctx for _, ctx in batch], views)
+        p = placement.plan(self.pipeline, [ctx for _, ctx in batch], views)
         solution = solver.solve(p.problem, time_limit_s=self.time_limit_s)
         self.batches += 1
         self.tiers[solution.tier] += 1
-        results = placement.decide(self.scheduler, p, solution, self.batches)
+        results = placement.decide(self.pipeline, p, solution, self.batches)
         by_name = {v.name: v for v in views}
         for (r, ctx), result in zip(batch, results, strict=True):
             if isinstance(result, Decision):
@@ -188,21 +191,17 @@ class _Simulation:
 
     def _admit(self, r: TraceRequest, ctx: RequestContext, view: BackendView, attempt: int) -> None:
         b = self.by_name[view.name]
-        if b.limit and b.running + len(b.queue) >= b.limit:  # the backend refuses: fall back
+        if b.limit and b.admitted >= b.limit:  # the backend refuses: fall back
             if attempt < self.config.fallback.max_attempts:
                 excluded = {**ctx.excluded, b.name: f"{b.limit} requests already admitted"}
                 self._solve([(r, replace(ctx, excluded=excluded))], attempt + 1)
             else:
                 self.rejected[ResourceExhausted.code] += 1
             return
-        held: list[Reservation] = []
-        try:
-            for step in self.scheduler.profile_for(ctx.request.profile).of(Reserver):
-                if (reservation := step.policy.reserve(ctx, view)) is not None:
-                    held.append(reservation)
+        profile = self.pipeline.profile_of(ctx)
+        try:  # the live router's admission: a refusal releases what was held
+            admitted = admission.admit(profile, ctx, view, b)
         except RouterError as exc:
-            for reservation in held:
-                reservation.release()
             self.rejected[exc.code] += 1
             return
         if third_party_forbidden(ctx.privacy, view) or any(
@@ -211,7 +210,7 @@ class _Simulation:
             self.violations += 1
         self.placed[b.name] += 1
         output = min(r.completion_tokens, ctx.request.max_tokens)
-        job = _Job(int(ctx.request.request_id), ctx, b, held, r.ts, output)
+        job = _Job(int(ctx.request.request_id), ctx, b, admitted, r.ts, output)
         if not b.slots or b.running < b.slots:
             self._start(job)
         else:
@@ -231,8 +230,7 @@ class _Simulation:
         cost = estimates.cost_usd(b.config.price, ctx.prompt_tokens, job.output)
         total_ms = (self.now - job.arrival) * 1e3
         usage = Usage(ctx.prompt_tokens, job.output, cost, b.name, "stop", job.ttft_ms, total_ms)
-        for reservation in job.held:
-            reservation.settle(usage)
+        job.admission.settle(usage)
         if self.ewma:
             decode_s = self.now - job.first_token
             b.stats.observe(ctx.prompt_tokens, job.ttft_ms, job.output, decode_s, total_ms)

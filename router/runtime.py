@@ -1,4 +1,4 @@
-"""One config version: its policies, scheduler, batcher and backends.
+"""One config version: its policies, pipeline, batcher and backends.
 
 A request runs start to finish on the Runtime that was current when it arrived, so a reload
 never mixes two configs within one request. Backends, their statistics and health are shared
@@ -16,15 +16,16 @@ import time
 from collections.abc import Iterator
 
 from backends.base import Backend
-from router import estimates
+from router import admission, estimates
+from router.admission import Admission
+from router.backend_stats import BackendStats
 from router.batcher import Batcher
 from router.config import LoadedConfig
 from router.errors import InvalidArgument
-from router.framework import BackendView, RequestContext, Reservation, Reserver
+from router.framework import BackendView, RequestContext
+from router.pipeline import PolicyPipeline
 from router.resilience import HealthTracker
-from router.scheduler import Scheduler
-from router.state import BackendStats
-from router.types import Decision, Request, Usage
+from router.types import Decision, Request
 
 # Prompts longer than this are tokenized and scanned in a worker thread, not on the event loop.
 INLINE_CHARS = 4096
@@ -34,46 +35,20 @@ def _chars(request: Request) -> int:
     return sum(len(m.content) for m in request.messages)
 
 
-class Admission:
-    """A generation admitted to a backend: its in-flight count and its reservations."""
-
-    def __init__(self, backend: Backend, held: list[Reservation]) -> None:
-        self._backend = backend
-        self._held: list[Reservation] | None = held
-        backend.admitted += 1
-
-    def settle(self, usage: Usage) -> None:
-        """The generation finished: charge what it really used."""
-        for reservation in self._take():
-            reservation.settle(usage)
-
-    def release(self) -> None:
-        """The generation failed or was cancelled: give everything back."""
-        for reservation in self._take():
-            reservation.release()
-
-    def _take(self) -> list[Reservation]:
-        held, self._held = self._held, None
-        if held is None:
-            return []
-        self._backend.admitted -= 1
-        return held
-
-
 class Runtime:
     """Everything one config version decides with."""
 
     def __init__(
         self,
         loaded: LoadedConfig,
-        scheduler: Scheduler,
+        pipeline: PolicyPipeline,
         backends: dict[str, Backend],
         stats: dict[str, BackendStats],
         health: HealthTracker,
     ) -> None:
         self.loaded = loaded
         self.config = loaded.config
-        self.scheduler = scheduler
+        self.pipeline = pipeline
         self.backends = backends
         self.stats = stats
         self.health = health
@@ -81,7 +56,7 @@ class Runtime:
         self.active = 0  # requests running on this version (see the module docstring)
         sched = self.config.scheduler
         self.batcher = Batcher(
-            scheduler,
+            pipeline,
             self.views,
             self.admit,
             max_batch=sched.max_batch,
@@ -126,7 +101,7 @@ class Runtime:
         Tokenizing and content scans run in a worker thread for a long prompt, or whenever
         `offload` is set (a large RouteBatch, whose short prompts add up)."""
         inline = not offload and _chars(request) <= INLINE_CHARS
-        self.scheduler.profile_for(request.profile)
+        profile = self.pipeline.profile_for(request.profile)  # the only lookup of this request
         configs = [b.config for b in self.backends.values()]
         if request.model and not any(
             request.model == c.model or request.model in c.aliases for c in configs
@@ -160,10 +135,11 @@ class Runtime:
             privacy=request.privacy,
             backend_prompt_tokens=by_backend,
             backend_prompt_bounds={n: exact.get(n, bound) for n in self.backends},
+            profile=profile,
         )
         if inline:
-            return self.scheduler.prepare(ctx)
-        return await asyncio.to_thread(self.scheduler.prepare, ctx)  # content scans of long prompts
+            return self.pipeline.prepare(ctx)
+        return await asyncio.to_thread(self.pipeline.prepare, ctx)  # content scans of long prompts
 
     def _count_prompt_tokens(self, request: Request) -> tuple[dict[str, int], int, int]:
         """(exact counts of the backends that can count, typical estimate, upper bound)."""
@@ -177,13 +153,5 @@ class Runtime:
     def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
         """Reserves budget and rate for a generation placed on `decision.backend`."""
         view = self.view(decision.backend)
-        held: list[Reservation] = []
-        try:
-            for step in self.scheduler.profile_for(ctx.request.profile).of(Reserver):
-                if (reservation := step.policy.reserve(ctx, view)) is not None:
-                    held.append(reservation)
-        except BaseException:  # a refusal, or a plugin bug: nothing stays held either way
-            for reservation in held:
-                reservation.release()
-            raise
-        return Admission(self.backends[decision.backend], held)
+        profile = self.pipeline.profile_of(ctx)
+        return admission.admit(profile, ctx, view, self.backends[decision.backend])

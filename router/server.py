@@ -19,7 +19,7 @@ import structlog
 from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from router import gate, health
+from router import gate, grpc_health_servicer
 from router.addresses import bind_address, host_is_loopback
 from router.admin import RouterAdminService, validate_config_text
 from router.api import router_pb2, router_pb2_grpc
@@ -97,7 +97,11 @@ class RouterServer:
     """A running router: its core, its gRPC server and the port it listens on."""
 
     def __init__(
-        self, router: Router, server: grpc.aio.Server, health: health.HealthService, port: int
+        self,
+        router: Router,
+        server: grpc.aio.Server,
+        health: grpc_health_servicer.HealthService,
+        port: int,
     ) -> None:
         self.router = router
         self.server = server
@@ -137,7 +141,7 @@ class RouterServer:
         server = grpc.aio.server(
             options=options, interceptors=[gate.Gate(limit, lambda: self.auth)]
         )
-        health_servicer = health.HealthService()
+        health_servicer = grpc_health_servicer.HealthService()
         self = cls(router, server, health_servicer, 0)
         self.auth = auth
         service = TokenRouterService(router)
@@ -149,7 +153,12 @@ class RouterServer:
             server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        names = [SERVICE_NAME, ADMIN_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        names = [
+            SERVICE_NAME,
+            ADMIN_SERVICE_NAME,
+            grpc_health_servicer.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        ]
         reflection.enable_server_reflection(names, server)
         address = bind_address(host, cfg.port if port is None else port)
         try:
@@ -164,7 +173,7 @@ class RouterServer:
             await asyncio.to_thread(os.chmod, host.removeprefix("unix:").removeprefix("//"), 0o600)
         await server.start()
         for name in ("", SERVICE_NAME, ADMIN_SERVICE_NAME):
-            await health_servicer.set(name, health.SERVING)
+            await health_servicer.set(name, grpc_health_servicer.SERVING)
         watched = self._watched(loaded)
         if cfg.watch_config and watched:
             self._watcher = asyncio.create_task(self._watch(watched))

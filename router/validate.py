@@ -22,8 +22,8 @@ from backends.gguf import resolve_gguf
 from router.config import ConfigErrors, LoadedConfig, parse_config, read_config_file
 from router.errors import ConfigError
 from router.framework import BackendView, Filter, RequestContext, Scorer
+from router.pipeline import guards
 from router.registry import Registry, default_registry
-from router.scheduler import guards
 from router.types import ChatMessage, Privacy, Request
 
 

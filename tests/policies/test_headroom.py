@@ -53,8 +53,8 @@ def test_in_the_pipeline_flexible_requests_move_to_the_api_only_when_it_exists()
     """Through the scheduler: a PUBLIC request skips the nearly full GPU for the API, but keeps
     the GPU when there is no other backend (the filter is soft)."""
     from router.config import parse_config
+    from router.pipeline import PolicyPipeline
     from router.registry import default_registry
-    from router.scheduler import Scheduler
 
     config = parse_config(
         "backends:\n  gpu: {type: scripted, model: m, tier: cloud_gpu}\n"
@@ -63,13 +63,13 @@ def test_in_the_pipeline_flexible_requests_move_to_the_api_only_when_it_exists()
         "profiles:\n  default: {policies: [{policy: headroom}]}\n",
         "<test>",
     )
-    scheduler = Scheduler(config, default_registry())
+    pipeline = PolicyPipeline(config, default_registry())
     gpu = backend_view("gpu", in_flight=7, **GPU)
     ctx = context(privacy=Privacy.PUBLIC)
-    both = {c.backend: c for c in scheduler.evaluate(ctx, [gpu, backend_view("api")])}
+    both = {c.backend: c for c in pipeline.evaluate(ctx, [gpu, backend_view("api")])}
     assert not both["gpu"].feasible and both["gpu"].rejected_by == "headroom"
     assert both["api"].feasible
-    (alone,) = scheduler.evaluate(ctx, [gpu])
+    (alone,) = pipeline.evaluate(ctx, [gpu])
     assert alone.feasible
 
 
@@ -119,11 +119,11 @@ def test_constraints_limit_unprotected_requests_on_trusted_backends():
     assert policy.constraints([context(privacy=Privacy.RESTRICTED)] * 9, views) == []
 
 
-def scheduler(*profile: str):
-    """A scheduler whose default profile uses `profile`; backends come as views."""
+def pipeline(*profile: str):
+    """A pipeline whose default profile uses `profile`; backends come as views."""
     from router.config import parse_config
+    from router.pipeline import PolicyPipeline
     from router.registry import default_registry
-    from router.scheduler import Scheduler
 
     steps = ", ".join(f"{{policy: {p}}}" for p in profile)
     config = parse_config(
@@ -132,7 +132,7 @@ def scheduler(*profile: str):
         f"  capacity: {{type: capacity}}\nprofiles:\n  default: {{policies: [{steps}]}}\n",
         "<test>",
     )
-    return Scheduler(config, default_registry())
+    return PolicyPipeline(config, default_registry())
 
 
 def api(limit: int = 0):
@@ -150,7 +150,7 @@ def place(sched, batch, views):
 def test_a_burst_keeps_the_room_and_goes_to_cp_sat():
     """8 INTERNAL requests placed jointly leave 2 of the GPU's 8 slots free (CP-SAT sees the
     limit); a lone request's limit cannot bind and is dropped (tier single)."""
-    sched = scheduler("headroom", "cost")
+    sched = pipeline("headroom", "cost")
     views = [backend_view("gpu", **GPU), api()]
     batch = [context(privacy=Privacy.INTERNAL) for _ in range(8)]
     _, decisions = place(sched, batch, views)
@@ -162,7 +162,7 @@ def test_a_burst_keeps_the_room_and_goes_to_cp_sat():
 
 def test_the_limit_does_not_bind_requests_with_nowhere_else_to_go():
     """Soft: with only the GPU, all 8 INTERNAL requests are placed on it, as the filter would."""
-    sched = scheduler("headroom", "cost")
+    sched = pipeline("headroom", "cost")
     p, decisions = place(
         sched, [context(privacy=Privacy.INTERNAL) for _ in range(8)], [backend_view("gpu", **GPU)]
     )
@@ -174,7 +174,7 @@ def test_an_unplaced_request_names_headroom():
     error names headroom for the GPU and capacity for the API."""
     from router.errors import NoFeasibleBackend
 
-    sched = scheduler("capacity", "headroom", "cost")
+    sched = pipeline("capacity", "headroom", "cost")
     views = [backend_view("gpu", **GPU), api(limit=1)]
     results = place(sched, [context(privacy=Privacy.INTERNAL) for _ in range(8)], views)[1]
     (unplaced,) = [r for r in results if isinstance(r, NoFeasibleBackend)]

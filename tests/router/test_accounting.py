@@ -31,7 +31,7 @@ async def second_upstream():
 
 def spent_usd(srv: Any, tenant: str = "default") -> float:
     """What the tenant's budget has spent in its current window (with no hold left open)."""
-    budget = srv.server.router.scheduler.policies["budget"]
+    budget = srv.server.router.pipeline.policies["budget"]
     assert budget.store.held_count() == 0
     (a,) = budget._applicable(tenant)
     return a.spec.limit_usd - budget.store.available(a.key, a.spec.limit_usd, a.spec.window)
@@ -234,7 +234,7 @@ async def test_a_budget_hold_covers_the_real_cost(start_server, upstream, tokeni
     # With room for the bound, the hold is in place while streaming and covers the real cost.
     srv = await start_server(priced(cap_fleet(upstream, budget_usd=1.0)))
     upstream.script(Script(tokens=5, prompt_tokens=real, delay_s=0.2))
-    budget = srv.server.router.scheduler.policies["budget"]
+    budget = srv.server.router.pipeline.policies["budget"]
     (a,) = budget._applicable("default")
     call = srv.stub.Generate(request(text, max_tokens=5))
     assert (await call.read()).HasField("decision")

@@ -11,8 +11,8 @@ from router import solver
 from router.batcher import Batcher
 from router.config import parse_config
 from router.errors import RouterError
+from router.pipeline import PolicyPipeline
 from router.registry import default_registry
-from router.scheduler import Scheduler
 from tests.conftest import backend_view, context
 
 CONFIG = """
@@ -26,19 +26,19 @@ profiles:
 
 
 @pytest.fixture
-def scheduler() -> Scheduler:
-    return Scheduler(parse_config(CONFIG, "<test>"), default_registry())
+def pipeline() -> PolicyPipeline:
+    return PolicyPipeline(parse_config(CONFIG, "<test>"), default_registry())
 
 
-def make_batcher(scheduler: Scheduler, admitted: list) -> Batcher:
+def make_batcher(pipeline: PolicyPipeline, admitted: list) -> Batcher:
     views = [backend_view("a"), backend_view("b")]
-    return Batcher(scheduler, lambda: views, lambda ctx, d: admitted.append(d.backend) or "held")
+    return Batcher(pipeline, lambda: views, lambda ctx, d: admitted.append(d.backend) or "held")
 
 
-async def test_a_burst_is_placed_as_one_batch_within_capacity(scheduler):
+async def test_a_burst_is_placed_as_one_batch_within_capacity(pipeline):
     """Requests that arrive in the same loop turn are solved jointly and honour the slots."""
     admitted: list[str] = []
-    batcher = make_batcher(scheduler, admitted)
+    batcher = make_batcher(pipeline, admitted)
     contexts = [context(request_id=f"r{i}", prompt_tokens=10, max_tokens=10) for i in range(5)]
     results = await asyncio.gather(*(batcher.place(c, admit=True) for c in contexts))
     decisions = [d for d, _ in results]
@@ -48,15 +48,15 @@ async def test_a_burst_is_placed_as_one_batch_within_capacity(scheduler):
     batcher.close()
 
 
-async def test_a_lone_request_is_placed_without_a_thread_or_timer(scheduler):
+async def test_a_lone_request_is_placed_without_a_thread_or_timer(pipeline):
     """A single request with no binding shared limit is solved inline by the argmax tier."""
-    batcher = make_batcher(scheduler, [])
+    batcher = make_batcher(pipeline, [])
     decision, admission = await asyncio.wait_for(batcher.place(context(), admit=False), 1)
     assert decision.solver == solver.SINGLE and decision.batch_size == 1 and admission is None
     batcher.close()
 
 
-async def test_arrivals_during_a_solve_join_the_next_batch(scheduler, monkeypatch):
+async def test_arrivals_during_a_solve_join_the_next_batch(pipeline, monkeypatch):
     """While one batch is being solved in the worker thread, new arrivals queue and go together."""
     gate = threading.Event()
     real_solve = solver.solve
@@ -66,7 +66,7 @@ async def test_arrivals_during_a_solve_join_the_next_batch(scheduler, monkeypatc
         return real_solve(problem, **kw)
 
     monkeypatch.setattr(solver, "solve", slow_solve)
-    batcher = make_batcher(scheduler, [])
+    batcher = make_batcher(pipeline, [])
     # Two requests that together exceed a's token limit: a binding side constraint -> thread.
     first = [
         asyncio.ensure_future(batcher.place(context(prompt_tokens=100, max_tokens=100), True))
@@ -96,7 +96,7 @@ class _Held:
         self.released = True
 
 
-async def test_cancel_in_the_turn_the_result_is_set_releases_the_admission(scheduler):
+async def test_cancel_in_the_turn_the_result_is_set_releases_the_admission(pipeline):
     """A caller cancelled between set_result and its wake-up gives its admission back."""
     loop = asyncio.get_running_loop()
     held: list[_Held] = []
@@ -109,7 +109,7 @@ async def test_cancel_in_the_turn_the_result_is_set_releases_the_admission(sched
         return held[-1]
 
     views = [backend_view("a"), backend_view("b")]
-    batcher = Batcher(scheduler, lambda: views, admit)
+    batcher = Batcher(pipeline, lambda: views, admit)
     caller.append(asyncio.ensure_future(batcher.place(context(), admit=True)))
     with pytest.raises(asyncio.CancelledError):
         await caller[0]
@@ -117,7 +117,7 @@ async def test_cancel_in_the_turn_the_result_is_set_releases_the_admission(sched
     batcher.close()
 
 
-async def test_cancel_during_admission_releases_it_and_serves_the_rest(scheduler):
+async def test_cancel_during_admission_releases_it_and_serves_the_rest(pipeline):
     """A caller cancelled while it is being admitted is released; the rest of its batch goes on."""
     held: list[_Held] = []
     callers: list[asyncio.Task] = []
@@ -129,7 +129,7 @@ async def test_cancel_during_admission_releases_it_and_serves_the_rest(scheduler
         return held[-1]
 
     views = [backend_view("a"), backend_view("b")]
-    batcher = Batcher(scheduler, lambda: views, admit)
+    batcher = Batcher(pipeline, lambda: views, admit)
     for i in range(3):
         callers.append(asyncio.ensure_future(batcher.place(context(request_id=f"r{i}"), True)))
     done = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 2)
@@ -138,7 +138,7 @@ async def test_cancel_during_admission_releases_it_and_serves_the_rest(scheduler
     batcher.close()
 
 
-async def test_a_plugin_bug_at_admission_fails_only_its_request(scheduler):
+async def test_a_plugin_bug_at_admission_fails_only_its_request(pipeline):
     """An admit raising a non-RouterError gives that request INTERNAL (no detail), not a hang."""
     held: list[_Held] = []
 
@@ -149,7 +149,7 @@ async def test_a_plugin_bug_at_admission_fails_only_its_request(scheduler):
         return held[-1]
 
     views = [backend_view("a"), backend_view("b")]
-    batcher = Batcher(scheduler, lambda: views, admit)
+    batcher = Batcher(pipeline, lambda: views, admit)
     tasks = [batcher.place(context(request_id=f"r{i}"), admit=True) for i in range(4)]
     done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 2)
     failed = done[1]

@@ -96,7 +96,7 @@ async def assert_nothing_leaks(srv, *upstreams: FakeUpstream, spent: float | Non
         await asyncio.sleep(0.01)
     assert [b.admitted for b in router.backends.values()] == [0] * len(router.backends)
     assert all(u.active_streams == 0 for u in upstreams)
-    budget = router.scheduler.policies.get("budget")
+    budget = router.pipeline.policies.get("budget")
     assert budget is None or budget.store.held_count() == 0
     if spent is not None:
         (a,) = budget._applicable("default")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from router.engine import Router
-from router.scheduler import Step
+from router.pipeline import Step
 from router.types import ChatMessage, Request
 from tests.conftest import loaded
 
@@ -92,8 +92,8 @@ async def test_a_plugin_bug_in_reserve_releases_what_earlier_reservers_held():
     """Runtime.admit gives back the budget hold taken before a reserving plugin crashed."""
     router = await Router.create(loaded(scripted_config("a", budget=True)))
     rt = router.runtime
-    budget = rt.scheduler.policies["budget"]
-    profile = rt.scheduler.profile_for("")
+    budget = rt.pipeline.policies["budget"]
+    profile = rt.pipeline.profile_for("")
     ctx = await rt.context(make_request())
     decision, _ = await rt.batcher.place(ctx, admit=False)
     profile.steps = (*profile.steps, Step("boom", _Boom(), 1.0))  # reserves after the budget
@@ -112,7 +112,7 @@ async def test_every_way_out_settles_or_releases_exactly_once(stop_after):
     """Closing the stream at any point leaves no hold; after the first token the spend is the
     prompt + the tokens produced, before it nothing."""
     router = await Router.create(loaded(scripted_config("a", budget=True)))
-    budget = router.runtime.scheduler.policies["budget"]
+    budget = router.runtime.pipeline.policies["budget"]
     settled: list[float] = []
     real_settle = budget.store.settle
     budget.store.settle = lambda hold, amount: (settled.append(amount), real_settle(hold, amount))

@@ -11,8 +11,8 @@ from backends.fake_upstream import FakeUpstream
 from router.api import router_pb2 as pb
 from router.config import parse_config
 from router.framework import BackendView, Filter, Preparer, RequestContext
+from router.pipeline import PolicyPipeline
 from router.registry import default_registry
-from router.scheduler import Scheduler
 from tests.conftest import request
 
 # A valid card number and an Anthropic-style key: RESTRICTED content twice over.
@@ -140,7 +140,7 @@ class Counting:
         return "never" if backend.name == "api" else None
 
 
-def scheduler_with_guard() -> Scheduler:
+def pipeline_with_guard() -> PolicyPipeline:
     registry = default_registry()
     registry.register("counting", Counting)
     config = parse_config(
@@ -151,7 +151,7 @@ def scheduler_with_guard() -> Scheduler:
         "  other: {policies: [{policy: cost}]}\n",
         "<test>",
     )
-    return Scheduler(config, registry)
+    return PolicyPipeline(config, registry)
 
 
 @pytest.mark.parametrize("profile", ["default", "other"])
@@ -160,14 +160,14 @@ def test_any_guard_binds_every_profile_once(profile):
     profile, exactly once even where the profile lists it; no type name is involved."""
     from tests.conftest import backend_view, context
 
-    scheduler = scheduler_with_guard()
-    guard = scheduler.policies["guard"]
+    pipeline = pipeline_with_guard()
+    guard = pipeline.policies["guard"]
     views = [backend_view("home", tier="cloud_gpu"), backend_view("api", tier="remote_api")]
-    ctx = scheduler.prepare(context(profile=profile))
-    by_name = {c.backend: c for c in scheduler.evaluate(ctx, views)}
+    ctx = pipeline.prepare(context(profile=profile))
+    by_name = {c.backend: c for c in pipeline.evaluate(ctx, views)}
     assert (guard.prepared, guard.filtered) == (1, 2)
     assert by_name["api"].rejected_by == "guard" and by_name["home"].feasible
-    profile_steps = scheduler.profiles[profile]
+    profile_steps = pipeline.profiles[profile]
     assert [s.name for s in profile_steps.of(Preparer)] == ["guard"]
     filters = [s.name for s in profile_steps.of(Filter)]
     assert filters == ["guard", "cost"]  # the guard first, and once
@@ -185,8 +185,8 @@ def test_default_detection_keeps_harmless_requests_unspecified():
         "profiles:\n  default: {policies: [{policy: cost}]}\n",
         "<test>",
     )
-    scheduler = Scheduler(config, default_registry())
-    harmless = scheduler.prepare(context("hello"))
+    pipeline = PolicyPipeline(config, default_registry())
+    harmless = pipeline.prepare(context("hello"))
     assert (harmless.privacy, harmless.detected) == (Privacy.UNSPECIFIED, ())
-    raised = scheduler.prepare(context(SECRET, privacy=Privacy.PUBLIC))
+    raised = pipeline.prepare(context(SECRET, privacy=Privacy.PUBLIC))
     assert (raised.privacy, raised.detected) == (Privacy.RESTRICTED, ("card", "secret"))

@@ -142,7 +142,7 @@ async def test_budget_is_reserved_settled_and_then_exhausted(start_server):
         assert usage.cost_usd == pytest.approx(5.2e-6)
         served += 1
     assert served == 3  # 30 - 2 x 5.2 >= 17, 30 - 3 x 5.2 < 17
-    budget = srv.server.router.scheduler.policies["budget"]
+    budget = srv.server.router.pipeline.policies["budget"]
     assert budget.store.held_count() == 0
 
 
@@ -157,7 +157,7 @@ async def test_concurrent_generates_share_the_budget_jointly(start_server):
     errors = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert len(errors) == 1 and errors[0].code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "budget capped/1h" in errors[0].details()
-    assert srv.server.router.scheduler.policies["budget"].store.held_count() == 0
+    assert srv.server.router.pipeline.policies["budget"].store.held_count() == 0
     assert [b.admitted for b in srv.server.router.backends.values()] == [0, 0]
 
 

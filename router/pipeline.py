@@ -9,6 +9,10 @@ content calls for.
 
 Every backend comes out as a Candidate: feasible with its per-policy scores and weighted total,
 or rejected with the policy and the reason. Joint placement of a batch is in router/placement.py.
+
+A request's profile is resolved once, when its context is built (`profile_for`, which raises
+INVALID_ARGUMENT naming `profile` for an unknown one); every later step reads `ctx.profile`
+(`profile_of`).
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ class Profile:
         return any(s.name == name for s in self.steps)
 
 
-class Scheduler:
+class PolicyPipeline:
     """Builds the configured policies and profiles, and evaluates requests against them."""
 
     def __init__(
@@ -160,15 +164,20 @@ class Scheduler:
             )
         return groups
 
+    def profile_of(self, ctx: RequestContext) -> Profile:
+        """The profile `ctx` runs under: the one resolved when it was built (`ctx.profile`), else
+        (a hand-built context) looked up by name."""
+        return ctx.profile if ctx.profile is not None else self.profile_for(ctx.request.profile)
+
     def prepare(self, ctx: RequestContext) -> RequestContext:
         """Runs the guards' and then the profile's prepare hooks once (e.g. privacy detection)."""
-        for step in self.profile_for(ctx.request.profile).of(Preparer):
+        for step in self.profile_of(ctx).of(Preparer):
             ctx = step.policy.prepare(ctx)
         return ctx
 
     def evaluate(self, ctx: RequestContext, views: Sequence[BackendView]) -> list[Candidate]:
         """Filters and scores every backend for one prepared request."""
-        profile = self.profile_for(ctx.request.profile)
+        profile = self.profile_of(ctx)
         hard = [s for s in profile.of(Filter) if not getattr(s.policy, "soft", False)]
         soft = [s for s in profile.of(Filter) if getattr(s.policy, "soft", False)]
         rejected: dict[str, tuple[str, str]] = {}
