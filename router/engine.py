@@ -15,9 +15,7 @@ import structlog
 
 from backends import create_backend
 from backends.base import Backend, TextDelta
-from policies.capacity import TokenWindow
 from router.attempt import Attempt
-from router.budgets import MemoryBudgetStore
 from router.config import LoadedConfig
 from router.errors import (
     BackendUnavailable,
@@ -27,6 +25,7 @@ from router.errors import (
     RouterError,
 )
 from router.framework import RequestContext
+from router.handle import PluginHandle
 from router.registry import Registry, default_registry
 from router.request_log import RequestLog
 from router.resilience import HealthTracker
@@ -44,8 +43,8 @@ class Router:
 
     def __init__(self, registry: Registry | None = None) -> None:
         self.registry = registry or default_registry()
-        # State that outlives config versions: spend and token-rate accounting.
-        self.services: dict[str, Any] = {"store": MemoryBudgetStore(), "window": TokenWindow()}
+        # Services that outlive config versions (spend, token-rate accounting), for every plugin.
+        self.handle = PluginHandle()
         self.runtime: Runtime
         self._reload_lock = asyncio.Lock()
         self._prober: asyncio.Task[None] | None = None
@@ -88,7 +87,7 @@ class Router:
 
     async def _build(self, loaded: LoadedConfig, old: Runtime | None) -> Runtime:
         """A runtime for `loaded`, reusing `old`'s unchanged backends and their state."""
-        scheduler = Scheduler(loaded, self.registry, self.services)
+        scheduler = Scheduler(loaded, self.registry, self.handle)
         backends: dict[str, Backend] = {}
         stats: dict[str, BackendStats] = {}
         started: list[Backend] = []

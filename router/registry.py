@@ -2,7 +2,9 @@
 
 Built-in policies are registered by `default_registry()`. Policies from other packages register
 through the entry-point group `tokenrouter.policies`: the entry point's name is the type name and
-its object a factory `create(name, parameters) -> policy`, e.g. in the package's pyproject.toml:
+its object a factory `create(name, parameters, handle) -> policy` (or `create(name, parameters)`
+for a policy that needs no shared service; the form is read once, at registration), e.g. in the
+package's pyproject.toml:
 
     [project.entry-points."tokenrouter.policies"]
     prefer-region = "my_policies.region:create"
@@ -19,9 +21,13 @@ from importlib import metadata
 from typing import Any
 
 from router.framework import Constrainer, Filter, Preparer, Reserver, Scorer
+from router.handle import PluginHandle
 
 Policy = Filter | Scorer | Constrainer | Preparer | Reserver
-PolicyFactory = Callable[[str, Mapping[str, Any]], Policy]
+PolicyFactory = (
+    Callable[[str, Mapping[str, Any], PluginHandle], Policy]
+    | Callable[[str, Mapping[str, Any]], Policy]
+)
 ENTRY_POINT_GROUP = "tokenrouter.policies"
 _KEBAB = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
@@ -36,18 +42,26 @@ BUILTIN: dict[str, str] = {
 }
 
 
+_LEGACY_SERVICES = frozenset({"store", "window", "clock"})  # the keyword services of old
+
+
 class Registry:
-    """A name -> factory table; a factory takes (policy name, parameters) and validates them."""
+    """A name -> factory table; a factory takes (policy name, parameters[, handle]) and
+    validates the parameters."""
 
     def __init__(self) -> None:
         self._factories: dict[str, PolicyFactory] = {}
+        self._takes_handle: dict[str, bool] = {}
 
     def register(self, type_name: str, factory: PolicyFactory) -> None:
+        """Adds a policy type; ValueError for a bad or taken name or a factory of neither form."""
         if not _KEBAB.fullmatch(type_name):
             raise ValueError(f"policy type {type_name!r} is not kebab-case")
         if type_name in self._factories:
             raise ValueError(f"policy type {type_name!r} is already registered")
+        takes_handle = _takes_handle(type_name, factory)
         self._factories[type_name] = factory
+        self._takes_handle[type_name] = takes_handle
 
     def types(self) -> list[str]:
         return sorted(self._factories)
@@ -62,31 +76,50 @@ class Registry:
         type_name: str,
         name: str,
         parameters: Mapping[str, Any],
-        services: Mapping[str, Any] | None = None,
+        handle: PluginHandle | None = None,
     ) -> Policy:
         """Builds a policy; raises KeyError for an unknown type, ValueError for bad parameters.
 
-        `services` are shared objects (e.g. the budget store) handed to factories that take a
-        keyword argument of that name, so policy state survives config reloads.
+        `handle` holds the shared services (budget store, token window, clock) that outlive
+        config reloads; without one, the policy gets fresh ones (for validation and tests).
         """
         try:
             factory = self._factories[type_name]
         except KeyError:
             raise KeyError(f"unknown policy type {type_name!r}{self._suggest(type_name)}") from None
-        accepted = _keywords(factory)
-        extra = {k: v for k, v in (services or {}).items() if k in accepted}
-        policy = factory(name, parameters, **extra)
+        if self._takes_handle[type_name]:
+            policy = factory(name, parameters, handle or PluginHandle())  # type: ignore[call-arg]
+        else:
+            policy = factory(name, parameters)  # type: ignore[call-arg]
         if not isinstance(policy, Filter | Scorer | Constrainer | Preparer | Reserver):
             raise ValueError(f"policy type {type_name!r} implements no policy contract")
         return policy
 
 
-def _keywords(factory: PolicyFactory) -> set[str]:
+def _takes_handle(type_name: str, factory: PolicyFactory) -> bool:
+    """Whether `factory` is `create(name, parameters, handle)` rather than
+    `create(name, parameters)`; ValueError when it is neither."""
     try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return set()
-    return {n for n, p in list(params.items())[2:] if p.kind is not p.VAR_POSITIONAL}
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a callable without a signature: the plain form
+        return False
+    third = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD][2:3]
+    if third and third[0].name in _LEGACY_SERVICES:
+        raise ValueError(
+            f"policy type {type_name!r}: factory parameter {third[0].name!r} is a keyword service, "
+            "which are gone: take a third parameter `handle: PluginHandle` and read "
+            "handle.budget_store, handle.token_window or handle.clock"
+        )
+    for args, takes in (((None, None, None), True), ((None, None), False)):
+        try:
+            signature.bind(*args)
+        except TypeError:
+            continue
+        return takes
+    raise ValueError(
+        f"policy type {type_name!r}: the factory must take (name, parameters) "
+        "or (name, parameters, handle)"
+    )
 
 
 def _load(target: str) -> PolicyFactory:

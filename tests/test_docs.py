@@ -123,6 +123,25 @@ def test_documented_policy_package_builds_a_scorer() -> None:
         policy.create("prefer-region", "near", {"regions": ["eu-west-1"], "regiosn": ["x"]})
 
 
+def test_documented_handle_policy_keeps_its_state_in_the_handle() -> None:
+    """`request-quota` from the guide counts in the handle's window: two policies built with
+    one handle (as across a reload) share the count, one built with another handle does not."""
+    from router.handle import PluginHandle
+    from tests.conftest import backend_view, context
+
+    registry = Registry()
+    registry.register("request-quota", _documented_factories()["request-quota"])
+    handle = PluginHandle()
+    first = registry.create("request-quota", "q", {"limit": 1}, handle)
+    backend, ctx = backend_view("b"), context()
+    assert first.filter(ctx, backend) is None
+    first.reserve(ctx, backend)
+    again = registry.create("request-quota", "q", {"limit": 1}, handle)
+    assert again.filter(ctx, backend) == "request quota used up"
+    other = registry.create("request-quota", "q", {"limit": 1}, PluginHandle())
+    assert other.filter(ctx, backend) is None
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
