@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 
-from backends import create_backend
 from backends.base import Backend, TextDelta
 from router.attempt import Attempt
 from router.config import LoadedConfig
@@ -97,7 +96,7 @@ class Router:
                 if previous is not None and previous.config == cfg:
                     backends[name], stats[name] = previous, old.stats[name]  # type: ignore[union-attr]
                     continue
-                backend = create_backend(name, cfg)
+                backend = self.registry.create_backend(name, cfg)
                 await backend.start()
                 started.append(backend)
                 backends[name], stats[name] = backend, BackendStats()

@@ -54,7 +54,7 @@ from typing import Any
 from policies.privacy import PrivacyPolicy, third_party_forbidden
 from policies.privacy import create as default_privacy
 from router import estimates, placement, replay_trace, solver
-from router.config import BackendCommon, LlamaCppConfig, LoadedConfig, load_config
+from router.config import BackendCommon, LoadedConfig, load_config
 from router.errors import ConfigError, ResourceExhausted, RouterError
 from router.framework import BackendView, RequestContext, Reservation, Reserver
 from router.handle import PluginHandle
@@ -71,10 +71,7 @@ class _Backend:
 
     def __init__(self, name: str, config: BackendCommon) -> None:
         self.name, self.config = name, config
-        if isinstance(config, LlamaCppConfig):
-            self.slots, self.limit = config.replicas, config.replicas + config.max_queue
-        else:
-            self.slots = self.limit = int(getattr(config, "max_concurrency", 0))
+        self.slots, self.limit = config.simulated_capacity
         perf = config.performance
         self.prefill, self.decode = perf.prefill_tokens_per_s, perf.decode_tokens_per_s
         self.rtt_s = perf.rtt_ms / 1e3

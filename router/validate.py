@@ -18,7 +18,6 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends.gguf import resolve_gguf
 from router.config import ConfigErrors, LoadedConfig, parse_config, read_config_file
 from router.errors import ConfigError
 from router.framework import BackendView, Filter, RequestContext, Scorer
@@ -84,7 +83,7 @@ def validate_text(text: str, source: str, registry: Registry | None = None) -> R
             )
     _check_weights(loaded, policies, result)
     _check_backend_refs(loaded, result)
-    _check_models(loaded, result)
+    _check_backends(loaded, result)
     if not result.problems:
         _check_restricted(loaded, policies, result)
         _note_guards(loaded, policies, result)
@@ -117,14 +116,11 @@ def _check_backend_refs(loaded: LoadedConfig, result: Result) -> None:
                     result.problems.append(Problem.of(loaded.error(path, reason)))
 
 
-def _check_models(loaded: LoadedConfig, result: Result) -> None:
+def _check_backends(loaded: LoadedConfig, result: Result) -> None:
+    """Each backend config's own checks (its `problems()` hook; llama.cpp: the GGUF exists)."""
     for name, cfg in loaded.config.backends.items():
-        if getattr(cfg, "type", "") != "llamacpp":
-            continue
-        try:
-            resolve_gguf(cfg.gguf)  # type: ignore[union-attr]
-        except FileNotFoundError as exc:
-            result.problems.append(Problem.of(loaded.error(("backends", name, "gguf"), str(exc))))
+        for path, reason in cfg.problems():
+            result.problems.append(Problem.of(loaded.error(("backends", name, *path), reason)))
 
 
 def _check_restricted(loaded: LoadedConfig, policies: dict, result: Result) -> None:
