@@ -45,6 +45,7 @@ class _Held:
 
 class CapacityPolicy:
     resource = True
+    backend_parameters = ("slots", "tokens_per_minute")  # maps keyed by backend name
 
     def __init__(self, name: str, params: CapacityParams, window: TokenWindow) -> None:
         self.name = name
