@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -41,10 +41,10 @@ from backends.http_common import (
     token_count,
     transport_error,
 )
-from router.config import AnthropicConfig
+from router.backend_config import HttpBackendCommon
 from router.errors import BackendUnavailable
 from router.estimates import completion_tokens_estimate, prompt_tokens_estimate
-from router.types import ChatMessage, Request
+from router.types import ChatMessage, Request, Tier
 
 _STOP = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop", "max_tokens": "length"}
 
@@ -70,9 +70,20 @@ def to_anthropic(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, s
     return "\n\n".join(system), turns
 
 
+class AnthropicConfig(HttpBackendCommon):
+    """Anthropic's Messages API."""
+
+    type: Literal["anthropic"]
+    tier: Tier = Tier.REMOTE_API
+    base_url: str = "https://api.anthropic.com"
+    api_key_env: str | None = "ANTHROPIC_API_KEY"
+    anthropic_version: str = "2023-06-01"
+
+
 class AnthropicBackend(HttpBackend):
     """Streams from Anthropic's Messages API; see the module docstring."""
 
+    config_model = AnthropicConfig
     config: AnthropicConfig
 
     def _headers(self, key: str | None) -> dict[str, str]:

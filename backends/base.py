@@ -5,8 +5,9 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
-from router.config import BackendCommon
+from router.backend_config import BackendCommon
 from router.types import ChatMessage, Request, Tier
 
 
@@ -50,7 +51,13 @@ class Load:
 
 
 class Backend(abc.ABC):
-    """A place where tokens are produced; subclasses implement `generate`, the rest is optional."""
+    """A place where tokens are produced; subclasses implement `generate`, the rest is optional.
+
+    `config_model` is the backend type's config model: a BackendCommon subclass with the type's
+    own fields and its `tier`, which validates the type's entries under `backends:`.
+    """
+
+    config_model: ClassVar[type[BackendCommon]] = BackendCommon
 
     def __init__(self, name: str, config: BackendCommon) -> None:
         self.name = name

@@ -35,7 +35,8 @@ from typing import Any
 import httpx
 
 from backends.sse import sse_events, sse_lines
-from router.config import MAX_EJECTION_S, HttpBackendCommon, TimeoutsConfig
+from router.backend_config import HttpBackendCommon, TimeoutsConfig
+from router.config import MAX_EJECTION_S
 from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted, RouterError
 
 SNIPPET_CHARS = 200

@@ -16,17 +16,51 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
 from backends.gguf import resolve_gguf
-from router.config import LlamaCppConfig
+from router.backend_config import BackendCommon
 from router.errors import InvalidArgument, ResourceExhausted
-from router.types import ChatMessage, Request
+from router.types import ChatMessage, Request, Tier
 
 _END = object()
 _PROMPT_CACHE_SIZE = 64  # prompts; enough for every request in flight or queued
 _PROMPT_CACHE_MAX_TOKENS = 16384  # longer prompts are not kept
+
+
+class LlamaCppConfig(BackendCommon):
+    """An in-process GGUF model on CPU through llama-cpp-python."""
+
+    type: Literal["llamacpp"]
+    gguf: str = Field(
+        min_length=1,
+        description="a GGUF file path, or package:<distribution>/<file> for a GGUF a package ships",
+    )
+    context_window: int = Field(2048, gt=0, le=1_048_576)
+    replicas: int = Field(1, ge=1, le=64, description="model instances; one generation each")
+    max_queue: int = Field(16, ge=0, description="requests that may wait for a free instance")
+    threads: int | None = Field(None, ge=1, description="CPU threads per instance; default: all")
+    batch_size: int = Field(512, ge=1)
+    seed: int = Field(-1, description="sampling seed; -1 for random")
+
+    @property
+    def tier(self) -> Tier:
+        return Tier.EDGE
+
+    @property
+    def simulated_capacity(self) -> tuple[int, int]:
+        return self.replicas, self.replicas + self.max_queue
+
+    def problems(self) -> list[tuple[tuple[str, ...], str]]:
+        """The GGUF must be resolvable (a file, or one an installed package ships)."""
+        try:
+            resolve_gguf(self.gguf)
+        except FileNotFoundError as exc:
+            return [(("gguf",), str(exc))]
+        return []
 
 
 class _Instance:
@@ -139,6 +173,7 @@ class _Instance:
 class LlamaCppBackend(Backend):
     """In-process GGUF model pool; see the module docstring."""
 
+    config_model = LlamaCppConfig
     config: LlamaCppConfig
 
     def __init__(self, name: str, config: LlamaCppConfig) -> None:

@@ -33,9 +33,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Container
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from backends.base import Finish, Load, StreamEvent, TextDelta
 from backends.http_backend import HttpBackend
@@ -52,10 +53,10 @@ from backends.http_common import (
     token_count,
     transport_error,
 )
-from router.config import OpenAIConfig
+from router.backend_config import HttpBackendCommon
 from router.errors import BackendUnavailable
 from router.estimates import prompt_tokens_estimate
-from router.types import Request
+from router.types import Request, Tier
 
 _FINISH = {"stop": "stop", "eos": "stop", "tool_calls": "stop", "function_call": "stop"}
 _VLLM = {
@@ -90,9 +91,20 @@ def parse_vllm_metrics(text: str) -> dict[str, float]:
     return found
 
 
+class OpenAIConfig(HttpBackendCommon):
+    """Any OpenAI-compatible chat completions server (vLLM, TGI, SGLang, llama.cpp, OpenAI)."""
+
+    type: Literal["openai"]
+    tier: Tier = Tier.CLOUD_GPU
+    metrics: Literal["auto", "vllm", "llamacpp", "none"] = Field(
+        "auto", description="where to read load signals from"
+    )
+
+
 class OpenAICompatBackend(HttpBackend):
     """Streams chat completions from an OpenAI-compatible server; see the module docstring."""
 
+    config_model = OpenAIConfig
     config: OpenAIConfig
 
     def __init__(self, name: str, config: OpenAIConfig) -> None:

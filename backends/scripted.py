@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Literal
+
+from pydantic import Field
 
 from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
-from router.config import ScriptedConfig
+from router.backend_config import BackendCommon
 from router.errors import ResourceExhausted
 from router.estimates import prompt_tokens_estimate
-from router.types import Request
+from router.types import Request, Tier
+
+
+class ScriptedConfig(BackendCommon):
+    """A scripted backend that streams fixed text: for demos, load tests and replays."""
+
+    type: Literal["scripted"]
+    tier: Tier = Tier.CLOUD_GPU
+    text: str = "This is a scripted reply from tokenrouter."
+    ttft_ms: float = Field(0.0, ge=0, description="delay before the first token")
+    token_interval_ms: float = Field(0.0, ge=0, description="delay between tokens")
+    max_concurrency: int = Field(0, ge=0, description="requests at once; 0: unlimited")
 
 
 class ScriptedBackend(Backend):
+    config_model = ScriptedConfig
     config: ScriptedConfig
 
     def __init__(self, name: str, config: ScriptedConfig) -> None:

@@ -28,10 +28,11 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from policies.params import Params, parse
-from router.budgets import BudgetStore, Hold, MemoryBudgetStore
+from router.budgets import BudgetStore, Hold
 from router.errors import ResourceExhausted
 from router.estimates import cost_usd
 from router.framework import BackendView, Constraint, RequestContext, SideLimit
+from router.handle import PluginHandle
 from router.types import Usage
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -153,5 +154,6 @@ class Budget:
         return _Holds(self.store, holds)
 
 
-def create(name: str, parameters: Mapping[str, Any], store: BudgetStore | None = None) -> Budget:
-    return Budget(name, parse(BudgetParams, parameters), store or MemoryBudgetStore())
+def create(name: str, parameters: Mapping[str, Any], handle: PluginHandle) -> Budget:
+    """Keeps spend in the handle's budget store, which outlives config reloads."""
+    return Budget(name, parse(BudgetParams, parameters), handle.budget_store)

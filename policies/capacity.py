@@ -16,45 +16,21 @@ Parameters:
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import Field, PositiveInt
 
 from policies.params import Params, parse
 from router.framework import BackendView, Capacity, Constraint, RequestContext, SideLimit
+from router.handle import PluginHandle
+from router.token_window import TokenWindow
 from router.types import Usage
-
-WINDOW_S = 60.0
 
 
 class CapacityParams(Params):
     slots: dict[str, PositiveInt] = Field(default_factory=dict)
     tokens_per_minute: dict[str, PositiveInt] = Field(default_factory=dict)
-
-
-class TokenWindow:
-    """Tokens admitted per backend over the last WINDOW_S seconds."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._events: dict[str, deque[tuple[float, int]]] = {}
-        self._totals: dict[str, int] = {}
-
-    def used(self, backend: str) -> int:
-        events = self._events.get(backend)
-        if not events:
-            return 0
-        horizon = self._clock() - WINDOW_S
-        while events and events[0][0] < horizon:
-            self._totals[backend] -= events.popleft()[1]
-        return self._totals[backend]
-
-    def add(self, backend: str, tokens: int) -> None:
-        self._events.setdefault(backend, deque()).append((self._clock(), tokens))
-        self._totals[backend] = self._totals.get(backend, 0) + tokens
 
 
 class _Held:
@@ -69,6 +45,7 @@ class _Held:
 
 class CapacityPolicy:
     resource = True
+    backend_parameters = ("slots", "tokens_per_minute")  # maps keyed by backend name
 
     def __init__(self, name: str, params: CapacityParams, window: TokenWindow) -> None:
         self.name = name
@@ -117,13 +94,6 @@ class CapacityPolicy:
         return _Held()
 
 
-def create(
-    name: str,
-    parameters: Mapping[str, Any],
-    clock: Callable[[], float] | None = None,
-    window: TokenWindow | None = None,
-) -> CapacityPolicy:
-    """`window` (shared across config reloads) or a new one on `clock` (default: monotonic)."""
-    if window is None:
-        window = TokenWindow(clock or time.monotonic)
-    return CapacityPolicy(name, parse(CapacityParams, parameters), window)
+def create(name: str, parameters: Mapping[str, Any], handle: PluginHandle) -> CapacityPolicy:
+    """Counts tokens in the handle's token window, which outlives config reloads."""
+    return CapacityPolicy(name, parse(CapacityParams, parameters), handle.token_window)

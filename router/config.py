@@ -1,14 +1,19 @@
-"""The router's YAML configuration: schema, defaults and loading with precise error locations."""
+"""The router's YAML configuration: schema, defaults and loading with precise error locations.
+
+Backend entries are validated in two steps: `backends:` as a mapping, then each entry with the
+config model that its `type:` names in the plugin registry (router/registry.py), so a backend
+type installed as a package needs no edit here. An unknown type is an error at
+`backends.NAME.type` with a did-you-mean suggestion.
+"""
 
 from __future__ import annotations
 
 import difflib
 import hashlib
 import os
-import urllib.parse
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -16,156 +21,47 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from router import yamlpos
+from router.backend_config import (  # re-exported: the backend fields every config has
+    BackendCommon,
+    Feature,
+    HttpBackendCommon,
+    PerformanceConfig,
+    PriceConfig,
+    StrictModel,
+    TimeoutsConfig,
+    Trust,
+)
 from router.errors import ConfigError
-from router.types import Tier
+from router.registry import Registry, default_registry
+
+__all__ = [
+    "BackendCommon",
+    "Config",
+    "ConfigErrors",
+    "Feature",
+    "HttpBackendCommon",
+    "LoadedConfig",
+    "PerformanceConfig",
+    "PriceConfig",
+    "TimeoutsConfig",
+    "Trust",
+    "load_config",
+    "parse_config",
+]
 
 DEFAULT_CONFIG_NAME = "default_config.yaml"
 MAX_EXPANDED_NODES = 100_000  # YAML values after alias expansion: no "billion laughs" config
 
-Trust = Literal["edge", "self_hosted", "third_party"]
-Feature = Literal["streaming", "tools", "json_mode"]
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class PriceConfig(_Strict):
-    """Prices in US dollars."""
-
-    input_per_mtok: float = Field(0.0, ge=0, description="per million prompt tokens")
-    output_per_mtok: float = Field(0.0, ge=0, description="per million completion tokens")
-    per_request: float = Field(0.0, ge=0, description="flat fee per request")
-
-
-class PerformanceConfig(_Strict):
-    """Starting speeds for latency estimates; observed requests refine them online (EWMA)."""
-
-    prefill_tokens_per_s: float = Field(2000.0, gt=0, description="prompt processing rate")
-    decode_tokens_per_s: float = Field(50.0, gt=0, description="generation rate per request")
-    rtt_ms: float = Field(0.0, ge=0, description="network round trip to the backend")
-
-
-class BackendCommon(_Strict):
-    """Fields every backend type has."""
-
-    model: str = Field(min_length=1, description="the model name clients may ask for")
-    aliases: list[str] = Field(default_factory=list)
-    context_window: int = Field(4096, gt=0, le=1_048_576)
-    price: PriceConfig = PriceConfig()
-    region: str = "local"
-    trust: Trust | None = None
-    features: list[Feature] = Field(default_factory=lambda: ["streaming"])
-    performance: PerformanceConfig = PerformanceConfig()
-
-    # Each backend type provides `tier` (a fixed property, or a field where it is configurable).
-
-    @property
-    def effective_trust(self) -> Trust:
-        """The configured trust, else the tier's natural one."""
-        if self.trust:
-            return self.trust
-        return {Tier.EDGE: "edge", Tier.CLOUD_GPU: "self_hosted"}.get(self.tier, "third_party")
-
-
-class LlamaCppConfig(BackendCommon):
-    """An in-process GGUF model on CPU through llama-cpp-python."""
-
-    type: Literal["llamacpp"]
-    gguf: str = Field(
-        min_length=1,
-        description="a GGUF file path, or package:<distribution>/<file> for a GGUF a package ships",
-    )
-    context_window: int = Field(2048, gt=0, le=1_048_576)
-    replicas: int = Field(1, ge=1, le=64, description="model instances; one generation each")
-    max_queue: int = Field(16, ge=0, description="requests that may wait for a free instance")
-    threads: int | None = Field(None, ge=1, description="CPU threads per instance; default: all")
-    batch_size: int = Field(512, ge=1)
-    seed: int = Field(-1, description="sampling seed; -1 for random")
-
-    @property
-    def tier(self) -> Tier:
-        return Tier.EDGE
-
-
-class ScriptedConfig(BackendCommon):
-    """A scripted backend that streams fixed text: for demos, load tests and replays."""
-
-    type: Literal["scripted"]
-    tier: Tier = Tier.CLOUD_GPU
-    text: str = "This is a scripted reply from tokenrouter."
-    ttft_ms: float = Field(0.0, ge=0, description="delay before the first token")
-    token_interval_ms: float = Field(0.0, ge=0, description="delay between tokens")
-    max_concurrency: int = Field(0, ge=0, description="requests at once; 0: unlimited")
-
-
-class TimeoutsConfig(_Strict):
-    """HTTP backend timeouts in seconds; the gRPC deadline bounds them all."""
-
-    connect_s: float = Field(5.0, gt=0)
-    first_token_s: float = Field(30.0, gt=0, description="from sending to the first token")
-    between_tokens_s: float = Field(30.0, gt=0, description="longest gap between tokens")
-    total_s: float = Field(600.0, gt=0)
-
-
-class HttpBackendCommon(BackendCommon):
-    """Fields of backends reached over HTTP."""
-
-    base_url: str = Field(min_length=1)
-    api_key_env: str | None = Field(None, description="environment variable holding the key")
-    upstream_model: str | None = Field(None, description="model name sent upstream; default: model")
-    max_connections: int = Field(64, ge=1, description="keep-alive pool size")
-    max_concurrency: int = Field(0, ge=0, description="requests at once; 0: unlimited")
-    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
-    timeouts: TimeoutsConfig = TimeoutsConfig()
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        """An http(s) URL with a host and a valid port, and no credentials in it."""
-        try:
-            parts = urllib.parse.urlsplit(url.strip())
-            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-        except ValueError as exc:
-            raise ValueError(f"not a valid URL: {exc}") from None
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http:// or https:// URL with a host")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("must not hold credentials: put the key in api_key_env")
-        return url
-
-
-class OpenAIConfig(HttpBackendCommon):
-    """Any OpenAI-compatible chat completions server (vLLM, TGI, SGLang, llama.cpp, OpenAI)."""
-
-    type: Literal["openai"]
-    tier: Tier = Tier.CLOUD_GPU
-    metrics: Literal["auto", "vllm", "llamacpp", "none"] = Field(
-        "auto", description="where to read load signals from"
-    )
-
-
-class AnthropicConfig(HttpBackendCommon):
-    """Anthropic's Messages API."""
-
-    type: Literal["anthropic"]
-    tier: Tier = Tier.REMOTE_API
-    base_url: str = "https://api.anthropic.com"
-    api_key_env: str | None = "ANTHROPIC_API_KEY"
-    anthropic_version: str = "2023-06-01"
-
-
-BackendConfig = Annotated[
-    LlamaCppConfig | ScriptedConfig | OpenAIConfig | AnthropicConfig, Field(discriminator="type")
-]
-
-
-class PolicyConfig(_Strict):
+class PolicyConfig(StrictModel):
     type: str = Field(min_length=1, description="a registered policy type, kebab-case")
     parameters: dict[str, Any] = Field(default_factory=dict)
 
@@ -173,7 +69,7 @@ class PolicyConfig(_Strict):
 MAX_WEIGHT = 1000.0
 
 
-class ProfilePolicy(_Strict):
+class ProfilePolicy(StrictModel):
     policy: str
     weight: float = Field(
         1.0,
@@ -184,11 +80,11 @@ class ProfilePolicy(_Strict):
     )
 
 
-class ProfileConfig(_Strict):
+class ProfileConfig(StrictModel):
     policies: list[ProfilePolicy] = Field(default_factory=list)
 
 
-class TlsConfig(_Strict):
+class TlsConfig(StrictModel):
     """TLS for both services; with `client_ca_file`, clients must present a certificate (mTLS)."""
 
     cert_file: str = Field(min_length=1, description="PEM server certificate (chain)")
@@ -198,7 +94,7 @@ class TlsConfig(_Strict):
     )
 
 
-class ReloadAllowConfig(_Strict):
+class ReloadAllowConfig(StrictModel):
     """What a config sent through the admin API may add beyond the running config's secrets."""
 
     env: list[str] = Field(
@@ -209,7 +105,7 @@ class ReloadAllowConfig(_Strict):
     )
 
 
-class ServerConfig(_Strict):
+class ServerConfig(StrictModel):
     host: str = Field("127.0.0.1", min_length=1, description="bind address, or unix:/path")
     port: int = Field(50051, ge=0, le=65535)
     grace_period_s: float = Field(10.0, ge=0)
@@ -234,7 +130,7 @@ class ServerConfig(_Strict):
     )
 
 
-class SchedulerConfig(_Strict):
+class SchedulerConfig(StrictModel):
     batch_window_ms: float = Field(
         0.0, ge=0, le=1000, description="wait this long to gather a batch (0: no timer)"
     )
@@ -245,7 +141,7 @@ class SchedulerConfig(_Strict):
 MAX_EJECTION_S = 86_400.0  # a day: no ejection or cool-down lasts longer, whatever is configured
 
 
-class HealthConfig(_Strict):
+class HealthConfig(StrictModel):
     probe_interval_s: float = Field(10.0, gt=0, description="how often backends are probed")
     probe_timeout_s: float = Field(5.0, gt=0)
     unhealthy_after: int = Field(3, ge=1, description="consecutive failed probes")
@@ -256,17 +152,17 @@ class HealthConfig(_Strict):
     )
 
 
-class FallbackConfig(_Strict):
+class FallbackConfig(StrictModel):
     max_attempts: int = Field(3, ge=1, le=10, description="backends tried per request, at most")
 
 
-class DefaultsConfig(_Strict):
+class DefaultsConfig(StrictModel):
     profile: str = "default"
     max_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.7, ge=0, le=2)
 
 
-class LimitsConfig(_Strict):
+class LimitsConfig(StrictModel):
     """Request size limits; beyond any of them a request gets INVALID_ARGUMENT naming the field."""
 
     max_tokens: int = Field(8192, ge=1, description="largest max_tokens a request may ask for")
@@ -283,16 +179,51 @@ class LimitsConfig(_Strict):
     )
 
 
-class Config(_Strict):
+class Config(StrictModel):
     server: ServerConfig = ServerConfig()
     defaults: DefaultsConfig = DefaultsConfig()
     limits: LimitsConfig = LimitsConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     health: HealthConfig = HealthConfig()
     fallback: FallbackConfig = FallbackConfig()
-    backends: dict[str, BackendConfig] = Field(min_length=1)
+    backends: dict[str, BackendCommon] = Field(
+        min_length=1, description="each entry validated by the model its `type` names"
+    )
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
     profiles: dict[str, ProfileConfig] = Field(default_factory=lambda: {"default": ProfileConfig()})
+
+    @field_validator("backends", mode="wrap")
+    @classmethod
+    def _resolve_backend_types(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """Validates each backend entry with the config model its `type` names in the registry
+        (the validation context's `registry`, else the default one)."""
+        if not isinstance(value, dict):
+            return handler(value)
+        context = info.context if isinstance(info.context, dict) else {}
+        registry = context.get("registry") or default_registry()
+        resolved: dict[Any, Any] = {}
+        errors: list[InitErrorDetails] = []
+        for name, entry in value.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+                resolved[name] = entry  # the handler reports what is wrong with it
+                continue
+            try:
+                model = registry.backend_config(entry["type"])
+            except KeyError as exc:
+                errors.append(_error((name, "type"), "unknown_backend_type", exc.args[0], entry))
+                continue
+            try:
+                resolved[name] = model.model_validate(entry, context=info.context)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    errors.append(
+                        _error((name, *err["loc"]), err["type"], err["msg"], err["input"])
+                    )
+        if errors:
+            raise ValidationError.from_exception_data("backends", errors)
+        return handler(resolved)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -313,6 +244,13 @@ class Config(_Strict):
         if self.defaults.max_tokens > self.limits.max_tokens:
             raise _PathError(("defaults", "max_tokens"), "exceeds limits.max_tokens")
         return self
+
+
+def _error(loc: tuple[Any, ...], kind: str, message: str, value: Any) -> InitErrorDetails:
+    """A schema error at `loc` (below `backends`), keeping its kind and message."""
+    return InitErrorDetails(
+        type=PydanticCustomError(kind, "{message}", {"message": message}), loc=loc, input=value
+    )
 
 
 class _PathError(ValueError):
@@ -344,11 +282,13 @@ def default_config_text() -> str:
     return resources.files("router").joinpath(DEFAULT_CONFIG_NAME).read_text()
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None, registry: Registry | None = None
+) -> LoadedConfig:
     """Loads and validates a config file, or the embedded default when `path` is None."""
     if path is None:
-        return parse_config(default_config_text(), f"<embedded {DEFAULT_CONFIG_NAME}>")
-    return parse_config(read_config_file(path), str(path))
+        return parse_config(default_config_text(), f"<embedded {DEFAULT_CONFIG_NAME}>", registry)
+    return parse_config(read_config_file(path), str(path), registry)
 
 
 def read_config_file(path: str | os.PathLike[str]) -> str:
@@ -365,8 +305,10 @@ def read_config_file(path: str | os.PathLike[str]) -> str:
         raise ConfigError(str(path), "", reason) from None
 
 
-def parse_config(text: str, source: str) -> LoadedConfig:
-    """Validates config text; errors name `source`, the YAML path, line, column and reason."""
+def parse_config(text: str, source: str, registry: Registry | None = None) -> LoadedConfig:
+    """Validates config text; errors name `source`, the YAML path, line, column and reason.
+
+    Backend types resolve through `registry` (default: the built-ins and installed plugins)."""
     try:
         root = yamlpos.compose(text)
         data = yaml.safe_load(text)
@@ -381,7 +323,7 @@ def parse_config(text: str, source: str) -> LoadedConfig:
         reason = f"{nodes} values once aliases are expanded (at most {MAX_EXPANDED_NODES})"
         raise ConfigError(source, "", reason)
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context={"registry": registry})
     except ValidationError as exc:
         raise ConfigErrors(config_errors(exc, source, root)) from None
     version = hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -408,11 +350,6 @@ def _config_error(err: Any, source: str, root: yaml.Node | None) -> ConfigError:
     ctx_error = err.get("ctx", {}).get("error")
     if isinstance(ctx_error, _PathError):
         loc, reason = list(ctx_error.path), str(ctx_error)
-    # Drop pydantic's discriminator tag (e.g. 'llamacpp') that is not in the YAML.
-    if len(loc) >= 3 and loc[0] == "backends" and isinstance(loc[2], str):
-        tagged = root is not None and yamlpos.locate(root, loc[:3]) == yamlpos.locate(root, loc[:2])
-        if tagged:
-            loc.pop(2)
     reason = reason.removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         reason = "unknown field"

@@ -13,19 +13,16 @@ import contextlib
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import structlog
 
-from backends import create_backend
 from backends.base import Backend, TextDelta
-from policies.capacity import TokenWindow
 from router import generation, probing, request_logging
 from router.backend_stats import BackendStats
-from router.budgets import MemoryBudgetStore
 from router.config import LoadedConfig
 from router.errors import InvalidArgument, RouterError
 from router.framework import BackendView, RequestContext
+from router.handle import PluginHandle
 from router.pipeline import PolicyPipeline
 from router.registry import Registry, default_registry
 from router.request_log import RequestLog
@@ -42,8 +39,8 @@ class Router:
 
     def __init__(self, registry: Registry | None = None) -> None:
         self.registry = registry or default_registry()
-        # State that outlives config versions: spend and token-rate accounting.
-        self.services: dict[str, Any] = {"store": MemoryBudgetStore(), "window": TokenWindow()}
+        # Services that outlive config versions (spend, token-rate accounting), for every plugin.
+        self.handle = PluginHandle()
         self.runtime: Runtime
         self._reload_lock = asyncio.Lock()
         self._prober: asyncio.Task[None] | None = None
@@ -86,7 +83,7 @@ class Router:
 
     async def _build(self, loaded: LoadedConfig, old: Runtime | None) -> Runtime:
         """A runtime for `loaded`, reusing `old`'s unchanged backends and their state."""
-        pipeline = PolicyPipeline(loaded, self.registry, self.services)
+        pipeline = PolicyPipeline(loaded, self.registry, self.handle)
         backends: dict[str, Backend] = {}
         stats: dict[str, BackendStats] = {}
         started: list[Backend] = []
@@ -96,7 +93,7 @@ class Router:
                 if previous is not None and previous.config == cfg:
                     backends[name], stats[name] = previous, old.stats[name]  # type: ignore[union-attr]
                     continue
-                backend = create_backend(name, cfg)
+                backend = self.registry.create_backend(name, cfg)
                 await backend.start()
                 started.append(backend)
                 backends[name], stats[name] = backend, BackendStats()

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from router.config import BackendCommon
+from router.backend_config import BackendCommon
 from router.types import Privacy, Request, Tier, Usage
 
 

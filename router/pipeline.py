@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from policies.privacy import create as create_privacy
 from policies.privacy import third_party_forbidden
@@ -35,6 +34,7 @@ from router.framework import (
     Scorer,
     binds_every_request,
 )
+from router.handle import PluginHandle
 from router.registry import Policy, Registry
 from router.types import Candidate, ChatMessage, Privacy, Request
 
@@ -113,14 +113,14 @@ class PolicyPipeline:
     """Builds the configured policies and profiles, and evaluates requests against them."""
 
     def __init__(
-        self, loaded: LoadedConfig, registry: Registry, services: Mapping[str, Any] | None = None
+        self, loaded: LoadedConfig, registry: Registry, handle: PluginHandle | None = None
     ) -> None:
         config = loaded.config
         self.version = loaded.version
         self.policies: dict[str, Policy] = {}
         for name, spec in config.policies.items():
             try:
-                self.policies[name] = registry.create(spec.type, name, spec.parameters, services)
+                self.policies[name] = registry.create(spec.type, name, spec.parameters, handle)
             except KeyError as exc:
                 raise loaded.error(("policies", name, "type"), exc.args[0]) from None
             except ValueError as exc:

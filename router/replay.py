@@ -10,8 +10,8 @@ Simulation model (discrete events, never sleeps; the same inputs and seed give t
   window of a batch's first one (the config's `batch_window_ms` or --batch-window-ms; 0: equal
   timestamps), at most `max_batch`, are placed together at first + window, as the live
   micro-batcher does: placement.plan -> solver.solve -> placement.decide, with the config's
-  policies from the registry, which hands factories the simulated clock as the `clock` service
-  and a budget store on it as `store` (budget windows start at t = 0).
+  policies from the registry, which hands factories a PluginHandle on the simulated clock: its
+  budget store and token window run on simulated time (budget windows start at t = 0).
 - Requests: prompt tokens from the trace; max_tokens as recorded (Azure: the generated tokens;
   --max-tokens N: N, output capped at N); privacy and SLO as recorded or drawn by ratio with the
   seeded RNG; no content. The live router's pre-placement checks (limits.max_tokens, known model,
@@ -57,10 +57,10 @@ from policies.privacy import create as default_privacy
 from router import admission, estimates, placement, replay_trace, solver
 from router.admission import Admission
 from router.backend_stats import BackendStats
-from router.budgets import MemoryBudgetStore
-from router.config import BackendCommon, LlamaCppConfig, LoadedConfig, load_config
+from router.config import BackendCommon, LoadedConfig, load_config
 from router.errors import ConfigError, ResourceExhausted, RouterError
 from router.framework import BackendView, RequestContext
+from router.handle import PluginHandle
 from router.pipeline import PolicyPipeline
 from router.registry import Registry, default_registry
 from router.replay_report import Metrics, difference, format_report
@@ -73,10 +73,7 @@ class _Backend:
 
     def __init__(self, name: str, config: BackendCommon) -> None:
         self.name, self.config = name, config
-        if isinstance(config, LlamaCppConfig):
-            self.slots, self.limit = config.replicas, config.replicas + config.max_queue
-        else:
-            self.slots = self.limit = int(getattr(config, "max_concurrency", 0))
+        self.slots, self.limit = config.simulated_capacity
         perf = config.performance
         self.prefill, self.decode = perf.prefill_tokens_per_s, perf.decode_tokens_per_s
         self.rtt_s = perf.rtt_ms / 1e3
@@ -110,8 +107,8 @@ class _Simulation:
         self.now = 0.0
         self.config = loaded.config
         clock = self._clock
-        services = {"clock": clock, "store": MemoryBudgetStore(clock)}  # budget, capacity
-        self.pipeline = PolicyPipeline(loaded, registry or default_registry(), services)
+        handle = PluginHandle.simulated(clock)  # budget, capacity and the clock on simulated time
+        self.pipeline = PolicyPipeline(loaded, registry or default_registry(), handle)
         self.backends = [_Backend(n, c) for n, c in self.config.backends.items()]
         self.by_name = {b.name: b for b in self.backends}
         self.ewma, self.time_limit_s = ewma, time_limit_s

@@ -9,7 +9,7 @@
   most `max_ejection_s` (also for `inf`); NaN, zero or a negative value starts no cool-down.
 - The last usable backend of a group is never taken out (neither ejected nor cooled down). The
   groups are, per privacy class, the backends the privacy rules let serve it (the engine passes
-  `Scheduler.class_groups`, which honours the configured trust and regions); without them, all
+  `PolicyPipeline.class_groups`, which honours the configured trust and regions); without them, all
   backends and the trusted ones (trust edge or self_hosted, from `config.effective_trust`).
   Otherwise every CONFIDENTIAL or RESTRICTED request would fail while other backends remain.
   The failure still counts, so the backend is taken out once another one of its groups is usable.

@@ -2,10 +2,11 @@
 
 Beyond the schema it checks what only the whole file shows: unknown policy types (with a
 suggestion), bad policy parameters, dangling references, weights on policies that do not
-score, backends named in policy parameters that do not exist, GGUF files that cannot be found,
-and profiles under which RESTRICTED requests could never be served (under the guards, e.g.
-privacy, which bind every profile). Every problem names the file, line, column, YAML path and
-reason.
+score, backends named in policy parameters that do not exist (the parameters each policy
+declares in its `backend_parameters`), each backend config's own checks (its `problems()`, e.g.
+llama.cpp: GGUF files that cannot be found), and profiles under which RESTRICTED requests could
+never be served (under the guards, e.g. privacy, which bind every profile). Every problem names
+the file, line, column, YAML path and reason.
 
 Notes do not make a file invalid; they say what the file does not: that a guard (a privacy
 policy) binds a profile that does not list it, or that with no privacy policy configured the
@@ -18,7 +19,6 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backends.gguf import resolve_gguf
 from router.config import ConfigErrors, LoadedConfig, parse_config, read_config_file
 from router.errors import ConfigError
 from router.framework import BackendView, Filter, RequestContext, Scorer
@@ -62,14 +62,14 @@ def validate_file(path: str | Path, registry: Registry | None = None) -> Result:
 
 def validate_text(text: str, source: str, registry: Registry | None = None) -> Result:
     """Validates a config text completely; `result.problems` is empty when it is valid."""
+    registry = registry or default_registry()
     try:
-        loaded = parse_config(text, source)
+        loaded = parse_config(text, source, registry)
     except ConfigErrors as exc:
         return Result([Problem.of(e) for e in exc.errors])
     except ConfigError as exc:
         return Result([Problem.of(exc)])
     result = Result(loaded=loaded, version=loaded.version)
-    registry = registry or default_registry()
     policies = {}
     for name, spec in loaded.config.policies.items():
         try:
@@ -83,8 +83,8 @@ def validate_text(text: str, source: str, registry: Registry | None = None) -> R
                 Problem.of(loaded.error(("policies", name, "parameters"), str(exc)))
             )
     _check_weights(loaded, policies, result)
-    _check_backend_refs(loaded, result)
-    _check_models(loaded, result)
+    _check_backend_refs(loaded, policies, result)
+    _check_backends(loaded, result)
     if not result.problems:
         _check_restricted(loaded, policies, result)
         _note_guards(loaded, policies, result)
@@ -101,30 +101,37 @@ def _check_weights(loaded: LoadedConfig, policies: dict, result: Result) -> None
                 result.problems.append(Problem.of(loaded.error(path, reason)))
 
 
-def _check_backend_refs(loaded: LoadedConfig, result: Result) -> None:
-    """Parameters that map backend names (capacity slots, token limits) name real backends."""
+def _check_backend_refs(loaded: LoadedConfig, policies: dict, result: Result) -> None:
+    """Parameters that a policy declares as naming backends (its `backend_parameters`, e.g.
+    capacity's `slots` and `tokens_per_minute` maps) name real backends."""
     backends = list(loaded.config.backends)
     for pname, spec in loaded.config.policies.items():
+        declared = getattr(policies.get(pname), "backend_parameters", ())
         for key, value in spec.parameters.items():
-            if key not in ("slots", "tokens_per_minute") or not isinstance(value, dict):
+            if key not in declared:
                 continue
-            for backend in value:
+            if isinstance(value, str):  # one backend name
+                named = [((), value)]
+            elif isinstance(value, dict):  # a map keyed by backend name
+                named = [((backend,), backend) for backend in value]
+            elif isinstance(value, list):  # a list of backend names
+                named = [((i,), backend) for i, backend in enumerate(value)]
+            else:
+                continue
+            for where, backend in named:
                 if backend not in backends:
                     close = difflib.get_close_matches(str(backend), backends, n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
-                    path = ("policies", pname, "parameters", key, backend)
+                    path = ("policies", pname, "parameters", key, *where)
                     reason = f"unknown backend {backend!r}{hint}"
                     result.problems.append(Problem.of(loaded.error(path, reason)))
 
 
-def _check_models(loaded: LoadedConfig, result: Result) -> None:
+def _check_backends(loaded: LoadedConfig, result: Result) -> None:
+    """Each backend config's own checks (its `problems()` hook; llama.cpp: the GGUF exists)."""
     for name, cfg in loaded.config.backends.items():
-        if getattr(cfg, "type", "") != "llamacpp":
-            continue
-        try:
-            resolve_gguf(cfg.gguf)  # type: ignore[union-attr]
-        except FileNotFoundError as exc:
-            result.problems.append(Problem.of(loaded.error(("backends", name, "gguf"), str(exc))))
+        for path, reason in cfg.problems():
+            result.problems.append(Problem.of(loaded.error(("backends", name, *path), reason)))
 
 
 def _check_restricted(loaded: LoadedConfig, policies: dict, result: Result) -> None:

@@ -98,7 +98,7 @@ def backend_view(
     name: str = "b", *, in_flight: int = 0, limit: int = 0, capacity: int = 0, **config: Any
 ):
     """A BackendView over a scripted backend config; keyword arguments set config fields."""
-    from router.config import ScriptedConfig
+    from backends.scripted import ScriptedConfig
     from router.framework import BackendView
 
     config.setdefault("model", name)

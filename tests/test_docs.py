@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import tomllib
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,57 @@ def test_documented_policy_package_builds_a_scorer() -> None:
     assert isinstance(built, Scorer)
     with pytest.raises(ValueError, match="regiosn: unknown parameter"):
         policy.create("prefer-region", "near", {"regions": ["eu-west-1"], "regiosn": ["x"]})
+
+
+def test_documented_handle_policy_keeps_its_state_in_the_handle() -> None:
+    """`request-quota` from the guide counts in the handle's window: two policies built with
+    one handle (as across a reload) share the count, one built with another handle does not."""
+    from router.handle import PluginHandle
+    from tests.conftest import backend_view, context
+
+    registry = Registry()
+    registry.register("request-quota", _documented_factories()["request-quota"])
+    handle = PluginHandle()
+    first = registry.create("request-quota", "q", {"limit": 1}, handle)
+    backend, ctx = backend_view("b"), context()
+    assert first.filter(ctx, backend) is None
+    first.reserve(ctx, backend)
+    again = registry.create("request-quota", "q", {"limit": 1}, handle)
+    assert again.filter(ctx, backend) == "request quota used up"
+    other = registry.create("request-quota", "q", {"limit": 1}, PluginHandle())
+    assert other.filter(ctx, backend) is None
+
+
+def test_documented_backend_package_validates_and_builds() -> None:
+    """The package in "Writing your own backend" registers a backend type whose config model
+    and problems() hook are used by the validator, and whose backend streams."""
+    import asyncio
+
+    from router.types import ChatMessage, Request
+
+    code = next(c for _, c in _blocks(POLICIES, "python") if c.startswith("# my_backends/echo.py"))
+    module = types.ModuleType("my_backends.echo")  # pydantic resolves annotations in it
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(code, f"{POLICIES.name}:my_backends.echo", "exec"), module.__dict__)
+    finally:
+        del sys.modules[module.__name__]
+    registry = default_registry()
+    registry.register_backend("echo", module.EchoBackend)
+    ok = "backends:\n  e: {type: echo, model: m, prefix: 'said:'}\n"
+    assert not validate_text(ok, "<t>", registry).problems
+    bad = validate_text(ok.replace("said:", "said"), "<t>", registry).problems
+    assert [(p.path, p.reason) for p in bad] == [("backends.e.prefix", "must end with ':'")]
+    loaded = validate_text(ok, "<t>", registry).loaded
+    assert loaded is not None
+    backend = registry.create_backend("e", loaded.config.backends["e"])
+    request = Request("r", "t", (ChatMessage("user", "hello there"),), 8, 0.0)
+
+    async def stream() -> list[Any]:
+        return [event async for event in backend.generate(request)]
+
+    events = asyncio.run(stream())
+    assert "".join(e.text for e in events[:-1]) == "said: hello there"
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from backends.anthropic import AnthropicBackend, to_anthropic
+from backends.anthropic import AnthropicBackend, AnthropicConfig, to_anthropic
 from backends.base import Finish, TextDelta
 from backends.fake_upstream import FakeUpstream, Script
-from router.config import AnthropicConfig
 from router.errors import BackendUnavailable
 from router.estimates import prompt_tokens_estimate
 from router.types import ChatMessage, Request

@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from backends.base import Finish, TextDelta
-from backends.llamacpp import LlamaCppBackend
-from router.config import LlamaCppConfig
+from backends.llamacpp import LlamaCppBackend, LlamaCppConfig
 from router.errors import InvalidArgument, ResourceExhausted
 from router.types import ChatMessage, Request
 from tests.conftest import SMOLLM2

@@ -12,8 +12,7 @@ import pytest
 from backends.base import Finish, TextDelta
 from backends.fake_upstream import FakeUpstream, Script
 from backends.http_common import MAX_PROBE_BYTES
-from backends.openai_compat import OpenAICompatBackend
-from router.config import OpenAIConfig
+from backends.openai_compat import OpenAICompatBackend, OpenAIConfig
 from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted
 from router.estimates import prompt_tokens_estimate
 from router.types import ChatMessage, Request

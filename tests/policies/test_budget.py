@@ -8,6 +8,7 @@ from policies.budget import create
 from router.budgets import MemoryBudgetStore
 from router.errors import ResourceExhausted
 from router.framework import SideLimit
+from router.handle import PluginHandle
 from router.types import Usage
 from tests.conftest import backend_view, context
 
@@ -25,7 +26,7 @@ class Clock:
 def make(limit: float = 2.5, tenant: str = "acme", clock: Clock | None = None):
     store = MemoryBudgetStore(clock or Clock())
     spec = {"tenant": tenant, "limit_usd": limit, "window": "1h"}
-    return create("budget", {"budgets": [spec]}, store=store), store
+    return create("budget", {"budgets": [spec]}, PluginHandle(budget_store=store)), store
 
 
 def test_reserve_settle_release_account_exactly():
@@ -81,7 +82,8 @@ def test_constraints_share_one_limit_per_tenant_budget():
 def test_bad_windows_are_rejected(window):
     """Windows must be positive durations like 30m, 1h, 1d."""
     with pytest.raises(ValueError, match=r"budgets\.0\.window"):
-        create("budget", {"budgets": [{"tenant": "a", "limit_usd": 1, "window": window}]})
+        spec = {"tenant": "a", "limit_usd": 1, "window": window}
+        create("budget", {"budgets": [spec]}, PluginHandle())
 
 
 def test_two_budgets_with_the_same_window_keep_separate_accounts():
@@ -91,7 +93,7 @@ def test_two_budgets_with_the_same_window_keep_separate_accounts():
         {"tenant": "*", "limit_usd": 5, "window": "1h"},
         {"tenant": "acme", "limit_usd": 3, "window": "1h"},
     ]
-    policy = create("budget", {"budgets": budgets}, store=store)
+    policy = create("budget", {"budgets": budgets}, PluginHandle(budget_store=store))
     policy.reserve(context(tenant="acme"), API)
     assert "budget acme/1h: $2.000000 left" in policy.filter(
         context(tenant="acme", max_tokens=100), backend_view("x", price={"per_request": 2.5})
@@ -126,4 +128,5 @@ def test_an_infinite_limit_is_refused():
     """A budget limit of inf or NaN is a parameter error, not an unlimited budget."""
     for value in (float("inf"), float("nan")):
         with pytest.raises(ValueError, match="finite number"):
-            create("budget", {"budgets": [{"tenant": "a", "limit_usd": value, "window": "1h"}]})
+            spec = {"tenant": "a", "limit_usd": value, "window": "1h"}
+            create("budget", {"budgets": [spec]}, PluginHandle())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from backends.llamacpp import LlamaCppConfig
 from policies.capability import create
-from router.config import LlamaCppConfig
 from router.framework import BackendView, RequestContext
 from router.types import ChatMessage, Privacy, Request
 

@@ -55,7 +55,20 @@ def test_valid_config_fills_defaults():
             5,
             "unknown field",
         ),
-        (VALID.replace("type: llamacpp", "type: martian"), "backends.edge", 3, "tag 'martian'"),
+        (
+            VALID.replace("type: llamacpp", "type: martian"),
+            "backends.edge.type",
+            3,
+            "unknown backend type 'martian' (known: anthropic, llamacpp, openai, scripted)",
+        ),
+        (
+            VALID.replace("type: llamacpp", "type: llamacp"),
+            "backends.edge.type",
+            3,
+            "unknown backend type 'llamacp'; did you mean 'llamacpp'?",
+        ),
+        (VALID.replace("type: llamacpp", "type: [x]"), "backends.edge.type", 3, "valid string"),
+        (VALID.replace("    type: llamacpp\n", ""), "backends.edge.type", 3, "Field required"),
         (
             VALID.replace("- policy: cap", "- policy: nope"),
             "profiles.default.policies.0.policy",

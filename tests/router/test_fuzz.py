@@ -188,7 +188,7 @@ async def assert_settled(srv: Any) -> None:
     """Every backend's admitted count and every budget hold is back to zero (within 2 s, for
     work the server finishes after the client has gone), and health is SERVING."""
     router = srv.server.router
-    store = router.services["store"]
+    store = router.handle.budget_store
     for _ in range(200):
         admitted = {n: b.admitted for n, b in router.backends.items()}
         if not any(admitted.values()) and store.held_count() == 0:

@@ -1,4 +1,5 @@
-"""The policy registry: built-ins, duplicates, kebab-case names, and entry-point plugins."""
+"""The plugin registry: built-in policies and backends, duplicates, kebab-case names, the
+handle, and entry-point plugins of both kinds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import textwrap
 
 import pytest
 
+from router.handle import PluginHandle
 from router.registry import BUILTIN, Registry, default_registry
 
 
@@ -40,6 +42,75 @@ def test_objects_without_a_contract_are_refused():
         registry.create("empty", "x", {})
 
 
+class _Scorer:
+    def __init__(self, name, handle=None):
+        self.name, self.handle = name, handle
+
+    def score(self, ctx, backend):
+        return 1.0
+
+
+def test_a_factory_taking_a_handle_gets_the_one_it_is_given():
+    """A three-parameter factory receives the caller's PluginHandle itself, every time."""
+    registry = Registry()
+    registry.register("with-handle", lambda name, parameters, handle: _Scorer(name, handle))
+    handle = PluginHandle()
+    assert registry.create("with-handle", "a", {}, handle).handle is handle
+    assert registry.create("with-handle", "b", {}, handle).handle is handle
+    assert isinstance(registry.create("with-handle", "c", {}).handle, PluginHandle)
+
+
+def test_a_two_parameter_factory_still_works():
+    """A third-party factory that takes only (name, parameters) is called without a handle."""
+    registry = Registry()
+    registry.register("plain", lambda name, parameters: _Scorer(name))
+    assert registry.create("plain", "p", {}, PluginHandle()).handle is None
+
+
+def test_old_keyword_services_and_bad_signatures_are_refused_at_registration():
+    """A factory asking for the old `store`/`window`/`clock` keywords, or taking fewer than two
+    parameters, is refused when registered, not silently given fresh state."""
+    registry = Registry()
+
+    def legacy(name, parameters, store=None):
+        return _Scorer(name)
+
+    with pytest.raises(ValueError, match="'store' is a keyword service"):
+        registry.register("legacy", legacy)
+    with pytest.raises(ValueError, match=r"must take \(name, parameters\)"):
+        registry.register("one-arg", lambda name: _Scorer(name))
+    assert "legacy" not in registry.types()
+
+
+def test_the_engine_hands_every_policy_one_handle(tmp_path):
+    """The live router builds its policies with its own handle: budget and capacity share the
+    router's budget store and token window, which outlive reloads."""
+    import asyncio
+
+    from router.config import parse_config
+    from router.engine import Router
+
+    text = """
+backends:
+  s: {type: scripted, model: m}
+policies:
+  budget: {type: budget, parameters: {budgets: [{tenant: "*", limit_usd: 1, window: 1h}]}}
+  capacity: {type: capacity, parameters: {tokens_per_minute: {s: 1000}}}
+"""
+
+    async def main():
+        router = await Router.create(parse_config(text, "<t>"))
+        try:
+            budget = router.scheduler.policies["budget"]
+            capacity = router.scheduler.policies["capacity"]
+            assert budget.store is router.handle.budget_store
+            assert capacity._window is router.handle.token_window
+        finally:
+            await router.aclose()
+
+    asyncio.run(main())
+
+
 PLUGIN = """
 class PreferEu:
     def __init__(self, name, parameters):
@@ -68,12 +139,12 @@ prefer-eu = "tr_test_plugin:create"
 """
 
 
-def test_entry_point_policy_from_an_installed_package_loads(tmp_path, monkeypatch):
-    """A package installed with a tokenrouter.policies entry point registers with no change here."""
+def _install(tmp_path, monkeypatch, package: str, code: str, pyproject: str) -> None:
+    """pip-installs a one-module package into a private site dir put first on sys.path."""
     src = tmp_path / "src"
-    (src / "tr_test_plugin").mkdir(parents=True)
-    (src / "tr_test_plugin" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
-    (src / "pyproject.toml").write_text(PYPROJECT)
+    (src / package).mkdir(parents=True)
+    (src / package / "__init__.py").write_text(textwrap.dedent(code))
+    (src / "pyproject.toml").write_text(pyproject)
     site = tmp_path / "site"
     subprocess.run(
         [
@@ -92,9 +163,112 @@ def test_entry_point_policy_from_an_installed_package_loads(tmp_path, monkeypatc
         check=True,
     )
     monkeypatch.syspath_prepend(str(site))
+
+
+def test_entry_point_policy_from_an_installed_package_loads(tmp_path, monkeypatch):
+    """A package installed with a tokenrouter.policies entry point registers with no change here."""
+    _install(tmp_path, monkeypatch, "tr_test_plugin", PLUGIN, PYPROJECT)
     registry = default_registry()
     assert "prefer-eu" in registry.types()
     policy = registry.create("prefer-eu", "eu", {"bonus": 0.5})
     from tests.conftest import backend_view, context
 
     assert policy.score(context(), backend_view(region="eu")) == 0.5
+
+
+BACKEND_PLUGIN = """
+from pydantic import Field
+
+from backends.base import Backend, Finish, TextDelta
+from router.backend_config import BackendCommon
+from router.types import Tier
+
+
+class EchoConfig(BackendCommon):
+    tier: Tier = Tier.CLOUD_GPU
+    prefix: str = Field("echo:", min_length=1)
+
+
+class EchoBackend(Backend):
+    config_model = EchoConfig
+
+    async def generate(self, request):
+        words = request.messages[-1].content.split()[: request.max_tokens]
+        yield TextDelta(self.config.prefix)
+        for word in words:
+            yield TextDelta(" " + word)
+        yield Finish(len(words), len(words) + 1, "stop")
+"""
+
+BACKEND_PYPROJECT = """
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "tokenrouter-test-backend"
+version = "0.0.1"
+
+[project.entry-points."tokenrouter.backends"]
+echo = "tr_test_backend:EchoBackend"
+"""
+
+
+async def test_entry_point_backend_from_an_installed_package_serves_requests(
+    tmp_path, monkeypatch, start_server
+):
+    """A backend package with a tokenrouter.backends entry point is configured by its type,
+    validated by its own config model and serves a Generate call, with no change here."""
+    import yaml
+
+    from router.api import router_pb2 as pb
+    from router.config import parse_config
+    from router.errors import ConfigError
+    from router.validate import validate_text
+    from tests.conftest import request
+    from tests.router.test_server import collect
+
+    _install(tmp_path, monkeypatch, "tr_test_backend", BACKEND_PLUGIN, BACKEND_PYPROJECT)
+    assert "echo" in default_registry().backend_types()
+    config = {"backends": {"e": {"type": "echo", "model": "m", "prefix": "said:"}}}
+    assert not validate_text(yaml.safe_dump(config), "<t>").problems
+    with pytest.raises(ConfigError) as err:
+        bad = {"backends": {"e": {"type": "echo", "model": "m", "prefix": ""}}}
+        parse_config(yaml.safe_dump(bad), "<t>")
+    assert err.value.path == "backends.e.prefix"
+    srv = await start_server(config)
+    decision, deltas, usage = await collect(srv.stub.Generate(request("hello there")))
+    assert decision.backend == "e" and decision.tier == pb.CLOUD_GPU
+    assert "".join(deltas) == "said: hello there"
+    assert usage.completion_tokens == 3 and usage.finish_reason == "stop"
+
+
+def test_backend_types_are_checked_and_unique():
+    """A backend type is a Backend subclass with a BackendCommon config model, registered once;
+    the built-in types load on first use and build their backends."""
+    from backends.base import Backend
+    from backends.scripted import ScriptedBackend, ScriptedConfig
+    from router.registry import BUILTIN_BACKENDS
+
+    registry = default_registry()
+    assert set(BUILTIN_BACKENDS) <= set(registry.backend_types())
+    assert registry.backend_config("scripted") is ScriptedConfig
+    backend = registry.create_backend("s", ScriptedConfig(type="scripted", model="m"))
+    assert isinstance(backend, ScriptedBackend)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register_backend("scripted", ScriptedBackend)
+    with pytest.raises(ValueError, match=r"not a backends\.base\.Backend"):
+        Registry().register_backend("thing", object)  # type: ignore[arg-type]
+
+    class NoModel(Backend):
+        config_model = dict  # type: ignore[assignment]
+
+        async def generate(self, request):
+            yield None
+
+    lazy = Registry()
+    lazy.register_backend("no-model", lambda: NoModel)
+    with pytest.raises(ValueError, match="config_model is not a BackendCommon"):
+        lazy.backend_class("no-model")
+    with pytest.raises(KeyError, match="unknown backend type 'scriptd'; did you mean 'scripted'"):
+        registry.backend_class("scriptd")

@@ -172,3 +172,46 @@ def test_cli_prints_the_notes(tmp_path):
     assert res.returncode == 0, res.stderr
     valid, note = res.stdout.splitlines()
     assert valid.startswith(f"{path}: valid") and "profiles.cheap.policies: note:" in note
+
+
+def test_plugin_hooks_replace_the_hard_coded_checks():
+    """A policy's `backend_parameters` and a backend config's `problems()` are checked for any
+    plugin type, located at their YAML paths."""
+    from backends.scripted import ScriptedBackend, ScriptedConfig
+    from router.registry import default_registry
+
+    class Pinned:
+        backend_parameters = ("prefer", "only")
+
+        def __init__(self, name):
+            self.name = name
+
+        def score(self, ctx, backend):
+            return 1.0
+
+    class CheckedConfig(ScriptedConfig):
+        type: str = "checked"
+
+        def problems(self):
+            return [(("text",), "must not be the default")] if "scripted" in self.text else []
+
+    class CheckedBackend(ScriptedBackend):
+        config_model = CheckedConfig
+
+    registry = default_registry()
+    registry.register("pinned", lambda name, parameters: Pinned(name))
+    registry.register_backend("checked", CheckedBackend)
+    text = """\
+backends:
+  a: {type: checked, model: m}
+policies:
+  pin:
+    type: pinned
+    parameters: {prefer: [a, b], only: {c: 1}, other: [zzz]}
+"""
+    problems = [str(p) for p in validate_text(text, "x.yaml", registry).problems]
+    assert problems == [
+        "x.yaml:6:30: policies.pin.parameters.prefer.1: unknown backend 'b'",
+        "x.yaml:6:44: policies.pin.parameters.only.c: unknown backend 'c'",
+        "x.yaml:2:6: backends.a.text: must not be the default",
+    ], problems
