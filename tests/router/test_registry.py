@@ -101,8 +101,8 @@ policies:
     async def main():
         router = await Router.create(parse_config(text, "<t>"))
         try:
-            budget = router.scheduler.policies["budget"]
-            capacity = router.scheduler.policies["capacity"]
+            budget = router.pipeline.policies["budget"]
+            capacity = router.pipeline.policies["capacity"]
             assert budget.store is router.handle.budget_store
             assert capacity._window is router.handle.token_window
         finally:
