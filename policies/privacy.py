@@ -73,6 +73,7 @@ from policies.linear_regex import compile_linear
 from policies.params import Params
 from router.config import Trust
 from router.framework import BackendView, RequestContext
+from router.guard import third_party_forbidden  # noqa: F401 - re-exported: part of the policy API
 from router.types import Privacy
 
 CLASSES = (Privacy.PUBLIC, Privacy.INTERNAL, Privacy.CONFIDENTIAL, Privacy.RESTRICTED)
@@ -94,11 +95,6 @@ DEFAULT_DETECTORS: dict[str, Privacy] = {
 # A request longer than max_scan_chars is scanned up to it and "detected" as this.
 SCAN_LIMIT = "scan_limit"
 DEFAULT_MAX_SCAN_CHARS = 2_000_000
-
-
-def third_party_forbidden(privacy: Privacy, backend: BackendView) -> bool:
-    """True exactly for a RESTRICTED request on a third_party backend, whatever the config."""
-    return privacy == Privacy.RESTRICTED and backend.config.effective_trust == "third_party"
 
 
 class PrivacyPolicy:

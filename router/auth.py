@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import structlog
 
-from router.errors import RouterError
+from router.errors import Code, RouterError
 from router.keys import KeyEntry, hash_key, key_id, load_keys
 
 log = structlog.get_logger("tokenrouter")
@@ -24,13 +24,13 @@ log = structlog.get_logger("tokenrouter")
 class Unauthenticated(RouterError):
     """No usable credentials."""
 
-    code = "UNAUTHENTICATED"
+    code = Code.UNAUTHENTICATED
 
 
 class PermissionDenied(RouterError):
     """Credentials that do not cover what the request asks for."""
 
-    code = "PERMISSION_DENIED"
+    code = Code.PERMISSION_DENIED
 
 
 def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:

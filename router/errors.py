@@ -1,18 +1,34 @@
-"""Errors the router raises; the gRPC service maps each to a status code."""
+"""Errors the router raises; each carries a `Code`, which the faces map to their statuses."""
 
 from __future__ import annotations
 
+import enum
+
+
+class Code(enum.StrEnum):
+    """Why a request failed; the names (and values) are gRPC's status codes."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    CANCELLED = "CANCELLED"
+    INTERNAL = "INTERNAL"
+
 
 class RouterError(Exception):
-    """Base class; `code` names the gRPC status the service answers with."""
+    """Base class; `code` names the status the faces answer with."""
 
-    code = "INTERNAL"
+    code: Code = Code.INTERNAL
 
 
 class InvalidArgument(RouterError):
     """A request field is wrong; the message names the field."""
 
-    code = "INVALID_ARGUMENT"
+    code = Code.INVALID_ARGUMENT
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
@@ -36,13 +52,13 @@ class NoFeasibleBackend(RouterError):
         ]
         super().__init__("no feasible backend: " + "; ".join(parts))
         self.rejections = rejections
-        self.code = "RESOURCE_EXHAUSTED" if resource else "FAILED_PRECONDITION"
+        self.code = Code.RESOURCE_EXHAUSTED if resource else Code.FAILED_PRECONDITION
 
 
 class ResourceExhausted(RouterError):
     """A queue, capacity or budget limit refused the request."""
 
-    code = "RESOURCE_EXHAUSTED"
+    code = Code.RESOURCE_EXHAUSTED
 
 
 class BackendUnavailable(RouterError):
@@ -51,7 +67,7 @@ class BackendUnavailable(RouterError):
     `retry_after_s` is set when the backend asked to be left alone for a while (HTTP 429).
     """
 
-    code = "UNAVAILABLE"
+    code = Code.UNAVAILABLE
 
     def __init__(self, backend: str, reason: str, retry_after_s: float | None = None) -> None:
         super().__init__(f"backend {backend}: {reason}")
@@ -65,7 +81,7 @@ class RequestFailed(RouterError):
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = Code(code)
 
 
 class ConfigError(Exception):

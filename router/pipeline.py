@@ -18,11 +18,9 @@ INVALID_ARGUMENT naming `profile` for an unknown one); every later step reads `c
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from policies.privacy import create as create_privacy
-from policies.privacy import third_party_forbidden
 from router import estimates
 from router.config import LoadedConfig
 from router.errors import InvalidArgument
@@ -34,12 +32,10 @@ from router.framework import (
     Scorer,
     binds_every_request,
 )
+from router.guard import PRIVACY_GUARD, third_party_forbidden
 from router.handle import PluginHandle
 from router.registry import Policy, Registry
 from router.types import Candidate, ChatMessage, Privacy, Request
-
-# Always on, whatever the profile: a RESTRICTED request never reaches a third-party backend.
-PRIVACY_GUARD = "privacy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +56,9 @@ class DefaultDetection:
     the class to what the content calls for (never lowers it); filters nothing. A request on
     which nothing fires keeps its context unchanged (an UNSPECIFIED one stays UNSPECIFIED)."""
 
-    def __init__(self, name: str = PRIVACY_GUARD) -> None:
+    def __init__(self, policy: Preparer, name: str = PRIVACY_GUARD) -> None:
         self.name = name
-        self._policy = create_privacy(name, {})
+        self._policy = policy  # the registry's default guard
 
     def prepare(self, ctx: RequestContext) -> RequestContext:
         out = self._policy.prepare(ctx)
@@ -73,12 +69,14 @@ class DefaultDetection:
         )
 
 
-def guards(policies: Mapping[str, Policy]) -> tuple[Step, ...]:
+def guards(policies: Mapping[str, Policy], default: Callable[[], Policy]) -> tuple[Step, ...]:
     """The steps that bind every request: each guard among `policies`, in config order, after
-    DefaultDetection when none of them prepares."""
+    DefaultDetection by the `default` guard when none of them prepares."""
     found = tuple(Step(n, p, 1.0) for n, p in policies.items() if binds_every_request(p))
     if not any(isinstance(s.policy, Preparer) for s in found):
-        found = (Step(PRIVACY_GUARD, DefaultDetection(), 1.0), *found)
+        policy = default()
+        assert isinstance(policy, Preparer), "the default guard must prepare"
+        found = (Step(PRIVACY_GUARD, DefaultDetection(policy), 1.0), *found)
     return found
 
 
@@ -125,7 +123,7 @@ class PolicyPipeline:
                 raise loaded.error(("policies", name, "type"), exc.args[0]) from None
             except ValueError as exc:
                 raise loaded.error(("policies", name, "parameters"), str(exc)) from None
-        self.guards = guards(self.policies)
+        self.guards = guards(self.policies, lambda: registry.default_guard(handle))
         self.profiles = {
             pname: Profile(
                 pname,

@@ -30,6 +30,7 @@ from typing import Any
 from backends.base import Backend
 from router.backend_config import BackendCommon
 from router.framework import Constrainer, Filter, Preparer, Reserver, Scorer
+from router.guard import PRIVACY_GUARD
 from router.handle import PluginHandle
 
 Policy = Filter | Scorer | Constrainer | Preparer | Reserver
@@ -51,6 +52,10 @@ BUILTIN: dict[str, str] = {
     "budget": "policies.budget:create",
     "headroom": "policies.headroom:create",
 }
+
+# The policy type that guards every request when the config has no guard of its own (content
+# detection with the built-in detectors, and the default trust per privacy class).
+DEFAULT_GUARD = "privacy"
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "llamacpp": "backends.llamacpp:LlamaCppBackend",
@@ -108,6 +113,10 @@ class Registry:
         if not isinstance(policy, Filter | Scorer | Constrainer | Preparer | Reserver):
             raise ValueError(f"policy type {type_name!r} implements no policy contract")
         return policy
+
+    def default_guard(self, handle: PluginHandle | None = None) -> Policy:
+        """The built-in privacy policy with its defaults, for configs that configure no guard."""
+        return self.create(DEFAULT_GUARD, PRIVACY_GUARD, {}, handle)
 
     # Backends.
 

@@ -52,14 +52,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from policies.privacy import PrivacyPolicy, third_party_forbidden
-from policies.privacy import create as default_privacy
 from router import admission, estimates, placement, replay_trace, solver
 from router.admission import Admission
 from router.backend_stats import BackendStats
 from router.config import BackendCommon, LoadedConfig, load_config
 from router.errors import ConfigError, ResourceExhausted, RouterError
-from router.framework import BackendView, RequestContext
+from router.framework import BackendView, Filter, RequestContext
+from router.guard import third_party_forbidden
 from router.handle import PluginHandle
 from router.pipeline import PolicyPipeline
 from router.registry import Registry, default_registry
@@ -114,8 +113,10 @@ class _Simulation:
         self.ewma, self.time_limit_s = ewma, time_limit_s
         self.events: list[tuple[float, int, _Job]] = []  # completions
         self.seq = itertools.count()
-        refs = [p for p in self.pipeline.policies.values() if isinstance(p, PrivacyPolicy)]
-        self.privacy_refs = refs or [default_privacy("privacy", {})]
+        # Privacy violations are counted against the guards' filters (the default guard's if
+        # the config has none) and the always-on rule.
+        refs = [s.policy for s in self.pipeline.guards if isinstance(s.policy, Filter)]
+        self.privacy_refs = refs or [(registry or default_registry()).default_guard(handle)]
         self.ttft: dict[int, float] = {}
         self.placed: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()

@@ -22,7 +22,8 @@ from pathlib import Path
 from router.config import ConfigErrors, LoadedConfig, parse_config, read_config_file
 from router.errors import ConfigError
 from router.framework import BackendView, Filter, RequestContext, Scorer
-from router.pipeline import guards
+from router.guard import third_party_forbidden
+from router.pipeline import Step, guards
 from router.registry import Registry, default_registry
 from router.types import ChatMessage, Privacy, Request
 
@@ -86,8 +87,9 @@ def validate_text(text: str, source: str, registry: Registry | None = None) -> R
     _check_backend_refs(loaded, policies, result)
     _check_backends(loaded, result)
     if not result.problems:
-        _check_restricted(loaded, policies, result)
-        _note_guards(loaded, policies, result)
+        bound = guards(policies, registry.default_guard)
+        _check_restricted(loaded, bound, result)
+        _note_guards(loaded, bound, policies, result)
     return result
 
 
@@ -134,17 +136,15 @@ def _check_backends(loaded: LoadedConfig, result: Result) -> None:
             result.problems.append(Problem.of(loaded.error(("backends", name, *path), reason)))
 
 
-def _check_restricted(loaded: LoadedConfig, policies: dict, result: Result) -> None:
+def _check_restricted(loaded: LoadedConfig, bound: tuple[Step, ...], result: Result) -> None:
     """Under each profile, some backend must be allowed to serve a RESTRICTED request by the
     guards, which bind every profile."""
-    from policies.privacy import third_party_forbidden
-
     request = Request(
         "validate", "validate", (ChatMessage("user", "x"),), 1, 0.0, privacy=Privacy.RESTRICTED
     )
     ctx = RequestContext(request, 1, Privacy.RESTRICTED)
     views = [BackendView(name, cfg) for name, cfg in loaded.config.backends.items()]
-    guard_filters = [s.policy for s in guards(policies) if isinstance(s.policy, Filter)]
+    guard_filters = [s.policy for s in bound if isinstance(s.policy, Filter)]
     allowed = [
         v
         for v in views
@@ -162,10 +162,12 @@ def _check_restricted(loaded: LoadedConfig, policies: dict, result: Result) -> N
         result.problems.append(Problem.of(loaded.error(("profiles", pname), reason)))
 
 
-def _note_guards(loaded: LoadedConfig, policies: dict, result: Result) -> None:
+def _note_guards(
+    loaded: LoadedConfig, bound: tuple[Step, ...], policies: dict, result: Result
+) -> None:
     """Notes each profile that a guard binds without the profile listing it, and a config
     without a privacy policy."""
-    configured = [s for s in guards(policies) if policies.get(s.name) is s.policy]
+    configured = [s for s in bound if policies.get(s.name) is s.policy]
     if not configured:
         reason = (
             "note: no privacy policy is configured; the built-in detectors still scan every "

@@ -272,3 +272,24 @@ def test_backend_types_are_checked_and_unique():
         lazy.backend_class("no-model")
     with pytest.raises(KeyError, match="unknown backend type 'scriptd'; did you mean 'scripted'"):
         registry.backend_class("scriptd")
+
+
+def test_no_module_of_the_project_imports_a_specific_plugin():
+    """Only the registry's built-in tables name specific policies and backends: no module of
+    router/, backends/ or policies/ imports one (shared helpers such as policies.params,
+    policies.detectors or backends.http_common are not plugins)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    plugin = re.compile(
+        r"^\s*(?:from|import)\s+(policies\.(?!params\b|detectors\b|linear_regex\b)\w+"
+        r"|backends\.(?!base\b|http_common\b|http_backend\b|sse\b|gguf\b)\w+)",
+        re.MULTILINE,
+    )
+    found = []
+    for package in ("router", "backends", "policies"):
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text()
+            found += [f"{path.relative_to(root)}: {m[1]}" for m in plugin.finditer(text)]
+    assert found == []
