@@ -71,9 +71,9 @@ from pydantic import (
 from policies.detectors import DETECTORS, Detector, detect
 from policies.linear_regex import compile_linear
 from policies.params import Params
-from router.config import Trust
-from router.framework import BackendView, RequestContext
-from router.types import Privacy
+from router.core.backend_config import Trust
+from router.core.framework import BackendView, RequestContext
+from router.core.types import Privacy
 
 CLASSES = (Privacy.PUBLIC, Privacy.INTERNAL, Privacy.CONFIDENTIAL, Privacy.RESTRICTED)
 TRUST_LEVELS: tuple[Trust, ...] = ("edge", "self_hosted", "third_party")
@@ -104,7 +104,7 @@ def third_party_forbidden(privacy: Privacy, backend: BackendView) -> bool:
 class PrivacyPolicy:
     """Raises the class of every request from its content; filters by trust and region.
 
-    A guard: it binds every request, whatever the profile (router/framework.py)."""
+    A guard: it binds every request, whatever the profile (router/core/framework.py)."""
 
     binding = True
 
