@@ -41,10 +41,10 @@ from backends.http_common import (
     token_count,
     transport_error,
 )
-from router.backend_config import HttpBackendCommon
-from router.errors import BackendUnavailable
-from router.estimates import completion_tokens_estimate, prompt_tokens_estimate
-from router.types import ChatMessage, Request, Tier
+from router.core.backend_config import HttpBackendCommon
+from router.core.errors import BackendUnavailable
+from router.core.estimates import completion_tokens_estimate, prompt_tokens_estimate
+from router.core.types import ChatMessage, Request, Tier
 
 _STOP = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop", "max_tokens": "length"}
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from router.backend_config import BackendCommon
-from router.types import ChatMessage, Request, Tier
+from router.core.backend_config import BackendCommon
+from router.core.types import ChatMessage, Request, Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +19,9 @@ class TextDelta:
     counts exactly (tokens that decoded to no text yet ride on the next delta); an
     OpenAI-compatible server sends one token per content chunk (vLLM, llama.cpp's server), so
     each chunk is one; Anthropic's deltas carry several tokens and its exact count comes only at
-    the end, so each delta is estimated (router.estimates.completion_tokens_estimate). The final
-    Finish's counts replace these sums.
+    the end, so each delta is estimated
+    (router.core.estimates.completion_tokens_estimate). The final Finish's counts replace these
+    sums.
     """
 
     text: str
@@ -92,5 +93,5 @@ class Backend(abc.ABC):
     def generate(self, request: Request) -> AsyncIterator[StreamEvent]:
         """Streams TextDelta events and ends with exactly one Finish.
 
-        Raises router.errors.RouterError subclasses; closing the iterator stops generation.
+        Raises router.core.errors.RouterError subclasses; closing the iterator stops generation.
         """

@@ -6,7 +6,7 @@ import httpx
 
 from backends.base import Backend, Load
 from backends.http_common import ConcurrencyLimit, make_client
-from router.backend_config import HttpBackendCommon
+from router.core.backend_config import HttpBackendCommon
 
 
 class HttpBackend(Backend):

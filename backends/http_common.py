@@ -35,9 +35,9 @@ from typing import Any
 import httpx
 
 from backends.sse import sse_events, sse_lines
-from router.backend_config import HttpBackendCommon, TimeoutsConfig
 from router.config import MAX_EJECTION_S
-from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted, RouterError
+from router.core.backend_config import HttpBackendCommon, TimeoutsConfig
+from router.core.errors import BackendUnavailable, InvalidArgument, ResourceExhausted, RouterError
 
 SNIPPET_CHARS = 200
 _ERROR_BODY_BYTES = 16_384

@@ -22,9 +22,9 @@ from pydantic import Field
 
 from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
 from backends.gguf import resolve_gguf
-from router.backend_config import BackendCommon
-from router.errors import InvalidArgument, ResourceExhausted
-from router.types import ChatMessage, Request, Tier
+from router.core.backend_config import BackendCommon
+from router.core.errors import InvalidArgument, ResourceExhausted
+from router.core.types import ChatMessage, Request, Tier
 
 _END = object()
 _PROMPT_CACHE_SIZE = 64  # prompts; enough for every request in flight or queued

@@ -53,10 +53,10 @@ from backends.http_common import (
     token_count,
     transport_error,
 )
-from router.backend_config import HttpBackendCommon
-from router.errors import BackendUnavailable
-from router.estimates import prompt_tokens_estimate
-from router.types import Request, Tier
+from router.core.backend_config import HttpBackendCommon
+from router.core.errors import BackendUnavailable
+from router.core.estimates import prompt_tokens_estimate
+from router.core.types import Request, Tier
 
 _FINISH = {"stop": "stop", "eos": "stop", "tool_calls": "stop", "function_call": "stop"}
 _VLLM = {

@@ -13,10 +13,10 @@ from typing import Literal
 from pydantic import Field
 
 from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
-from router.backend_config import BackendCommon
-from router.errors import ResourceExhausted
-from router.estimates import prompt_tokens_estimate
-from router.types import Request, Tier
+from router.core.backend_config import BackendCommon
+from router.core.errors import ResourceExhausted
+from router.core.estimates import prompt_tokens_estimate
+from router.core.types import Request, Tier
 
 
 class ScriptedConfig(BackendCommon):

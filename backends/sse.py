@@ -10,7 +10,7 @@ import codecs
 import re
 from collections.abc import AsyncIterable, AsyncIterator
 
-from router.errors import BackendUnavailable
+from router.core.errors import BackendUnavailable
 
 _EOL = re.compile(r"\r\n|\r|\n")  # SSE line ends; not str.splitlines, which also splits on U+2028
 MAX_SSE_LINE_CHARS = 1 << 20  # an SSE line from an upstream, at most (1 MiB of ASCII)

@@ -63,7 +63,7 @@ def router_command(config_path: str, port: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "router.cli",
+        "router.tools.cli",
         "serve",
         "--config",
         config_path,

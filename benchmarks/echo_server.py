@@ -30,7 +30,7 @@ class EchoService(pb_grpc.TokenRouterServicer):
 
 async def serve(host: str, port: int) -> None:
     """Serves until SIGTERM or SIGINT."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])  # as router/server.py
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])  # as router/api/server.py
     pb_grpc.add_TokenRouterServicer_to_server(EchoService(), server)
     server.add_insecure_port(f"{host}:{port}")
     await server.start()

@@ -1,6 +1,6 @@
 """routing_quality: replays of the Azure traces through the what-if simulator, vs baselines.
 
-Each trace (../shared/data/traces) is replayed through `router.replay` — the real policy
+Each trace (../shared/data/traces) is replayed through `router.tools.replay` — the real policy
 pipeline and solver in simulated time — on an example fleet: an edge model on CPU, a
 self-hosted GPU server and a remote API with public list prices. Privacy classes and SLOs are
 assigned by ratio with a fixed seed. The router's default profile (capability, privacy,
@@ -24,11 +24,11 @@ import yaml
 from benchmarks.common import REPO_ROOT
 from benchmarks.harness import Check, Section
 from router.config import parse_config
-from router.framework import BackendView, RequestContext
-from router.registry import default_registry
-from router.replay import replay
-from router.replay_trace import load_traces, parse_privacy_ratios, parse_slo_ratios
-from router.types import Tier
+from router.core.framework import BackendView, RequestContext
+from router.core.registry import default_registry
+from router.core.types import Tier
+from router.tools.replay import replay
+from router.tools.replay_trace import load_traces, parse_privacy_ratios, parse_slo_ratios
 
 TRACES = REPO_ROOT.parent / "shared" / "data" / "traces"
 PRIVACY = "PUBLIC=0.5,INTERNAL=0.3,CONFIDENTIAL=0.15,RESTRICTED=0.05"

@@ -1,6 +1,7 @@
 """Placement solver decision time per tier, against its target.
 
-Times `router.solver.solve()` (model building included) on seeded random instances: scores in
+Times `router.placement.solver.solve()` (model building included) on seeded random instances:
+scores in
 [0, 3], about 10% forbidden pairs, slots that bind on some backends, and for the CP-SAT case a
 shared dollar budget that binds (30% of what the batch would spend on its dearest backends).
 Each case cycles through several instances and reports p50/p99 of the decision time. Usage:
@@ -18,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from router import solver
+from router.placement import solver
 
 CP_SAT_LIMIT_S = 0.050
 INSTANCES = 20  # distinct seeded instances per case, cycled through

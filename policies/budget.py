@@ -4,7 +4,7 @@
     excluded when worst_cost(r, b) > limit - spent - held   (for every budget that applies)
     batch: sum of worst_cost over a tenant's placed requests <= what is left of its budget
 `prompt_bound` is b's exact prompt count where it has a tokenizer, else an upper bound (UTF-8
-bytes + template allowance, router/estimates.py), so a hold always covers the real cost.
+bytes + template allowance, router/core/estimates.py), so a hold always covers the real cost.
 Admission holds worst_cost; the end of the stream settles the real cost, a stream that ends early
 after its first token settles the prompt and the tokens produced so far; a failure or a cancel
 before the first token releases it.
@@ -28,12 +28,12 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from policies.params import Params, parse
-from router.budgets import BudgetStore, Hold
-from router.errors import ResourceExhausted
-from router.estimates import cost_usd
-from router.framework import BackendView, Constraint, RequestContext, SideLimit
-from router.handle import PluginHandle
-from router.types import Usage
+from router.core.budgets import BudgetStore, Hold
+from router.core.errors import ResourceExhausted
+from router.core.estimates import cost_usd
+from router.core.framework import BackendView, Constraint, RequestContext, SideLimit
+from router.core.handle import PluginHandle
+from router.core.types import Usage
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

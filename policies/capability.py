@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from router.framework import BackendView, RequestContext
+from router.core.framework import BackendView, RequestContext
 
 
 class Capability:

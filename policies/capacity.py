@@ -5,7 +5,7 @@
     sum of (prompt + max_tokens) placed on b   <= tokens_per_minute(b) - tokens admitted in the
                                                   last 60 s
 `prompt` is the bound (b's exact count where it has a tokenizer, else an upper bound: UTF-8 bytes
-+ template allowance, router/estimates.py), so a limit is never exceeded; slots are counts.
++ template allowance, router/core/estimates.py), so a limit is never exceeded; slots are counts.
 Filter (resource): a backend with no free slot or no token allowance left is excluded.
 Admission records each request's prompt + max_tokens against the backend's minute window.
 Parameters:
@@ -22,10 +22,10 @@ from typing import Any
 from pydantic import Field, PositiveInt
 
 from policies.params import Params, parse
-from router.framework import BackendView, Capacity, Constraint, RequestContext, SideLimit
-from router.handle import PluginHandle
-from router.token_window import TokenWindow
-from router.types import Usage
+from router.core.framework import BackendView, Capacity, Constraint, RequestContext, SideLimit
+from router.core.handle import PluginHandle
+from router.core.token_window import TokenWindow
+from router.core.types import Usage
 
 
 class CapacityParams(Params):

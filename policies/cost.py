@@ -6,7 +6,7 @@
 
 Filter: a request with `max_cost_usd` excludes backends whose worst-case cost exceeds it, so the
 real cost never does: `prompt_bound` is the backend's exact count where it has a tokenizer, else
-an upper bound (UTF-8 bytes + template allowance, router/estimates.py). The score uses the
+an upper bound (UTF-8 bytes + template allowance, router/core/estimates.py). The score uses the
 typical count (exact, else the estimate). Edge backends cost their per-token price (default 0).
 Parameters:
     reference_usd (0.001): the cost that scores 0.5.
@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import Field
 
 from policies.params import Params, parse
-from router.estimates import cost_usd
-from router.framework import BackendView, RequestContext
+from router.core.estimates import cost_usd
+from router.core.framework import BackendView, RequestContext
 
 
 class CostParams(Params):

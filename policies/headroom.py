@@ -16,8 +16,8 @@ pre-batch snapshot, so a burst could fill every slot): for each such limited tru
     allowed(b) = max(0, free_slots(b) - floor(fraction x slots(b)))
 
 which is how many of them would pass the filter arriving one by one. The SideLimit is soft: it
-does not bind a request whose feasible backends are all limited ones (router/placement.py),
-as the filter is not applied to a request with nowhere else to go.
+does not bind a request whose feasible backends are all limited ones
+(router/placement/placement.py), as the filter is not applied to a request with nowhere else to go.
 Parameters:
     fraction (0.25): the share of each limited trusted backend's slots kept.
     protected ([CONFIDENTIAL, RESTRICTED]): the classes the room is kept for.
@@ -33,8 +33,8 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from policies.params import Params, parse
-from router.framework import BackendView, Constraint, RequestContext, SideLimit
-from router.types import Privacy
+from router.core.framework import BackendView, Constraint, RequestContext, SideLimit
+from router.core.types import Privacy
 
 
 class HeadroomParams(Params):

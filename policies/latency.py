@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import Field
 
 from policies.params import Params, parse
-from router.estimates import estimate_ttft_ms
-from router.framework import BackendView, RequestContext
+from router.core.estimates import estimate_ttft_ms
+from router.core.framework import BackendView, RequestContext
 
 
 class LatencyParams(Params):

@@ -72,9 +72,9 @@ from policies.detectors import DETECTORS, Detector, detect
 from policies.linear_regex import compile_linear
 from policies.params import Params
 from router.config import Trust
-from router.framework import BackendView, RequestContext
-from router.guard import third_party_forbidden  # noqa: F401 - re-exported: part of the policy API
-from router.types import Privacy
+from router.core.framework import BackendView, RequestContext
+from router.core.guard import third_party_forbidden  # noqa: F401 - re-exported: part of the policy API
+from router.core.types import Privacy
 
 CLASSES = (Privacy.PUBLIC, Privacy.INTERNAL, Privacy.CONFIDENTIAL, Privacy.RESTRICTED)
 TRUST_LEVELS: tuple[Trust, ...] = ("edge", "self_hosted", "third_party")
@@ -100,7 +100,7 @@ DEFAULT_MAX_SCAN_CHARS = 2_000_000
 class PrivacyPolicy:
     """Raises the class of every request from its content; filters by trust and region.
 
-    A guard: it binds every request, whatever the profile (router/framework.py)."""
+    A guard: it binds every request, whatever the profile (router/core/framework.py)."""
 
     binding = True
 

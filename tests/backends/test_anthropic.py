@@ -10,10 +10,10 @@ import pytest
 
 from backends.anthropic import AnthropicBackend, AnthropicConfig, to_anthropic
 from backends.base import Finish, TextDelta
-from backends.fake_upstream import FakeUpstream, Script
-from router.errors import BackendUnavailable
-from router.estimates import prompt_tokens_estimate
-from router.types import ChatMessage, Request
+from router.core.errors import BackendUnavailable
+from router.core.estimates import prompt_tokens_estimate
+from router.core.types import ChatMessage, Request
+from tests.fakes.fake_upstream import FakeUpstream, Script
 
 KEY_ENV = "TR_TEST_ANTHROPIC_KEY"
 TIMEOUTS = {"first_token_s": 5.0, "between_tokens_s": 5.0, "connect_s": 2.0}

@@ -11,7 +11,7 @@ from backends.http_common import body_snippet, parse_json, parse_retry_after
 from backends.openai_compat import parse_vllm_metrics
 from backends.sse import sse_events, sse_lines
 from router.config import MAX_EJECTION_S
-from router.errors import BackendUnavailable
+from router.core.errors import BackendUnavailable
 
 
 def test_vllm_metrics_are_summed_over_label_sets():

@@ -8,8 +8,8 @@ import pytest
 
 from backends.base import Finish, TextDelta
 from backends.llamacpp import LlamaCppBackend, LlamaCppConfig
-from router.errors import InvalidArgument, ResourceExhausted
-from router.types import ChatMessage, Request
+from router.core.errors import InvalidArgument, ResourceExhausted
+from router.core.types import ChatMessage, Request
 from tests.conftest import SMOLLM2
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from backends.base import Finish, TextDelta
-from backends.fake_upstream import FakeUpstream, Script
 from backends.http_common import MAX_PROBE_BYTES
 from backends.openai_compat import OpenAICompatBackend, OpenAIConfig
-from router.errors import BackendUnavailable, InvalidArgument, ResourceExhausted
-from router.estimates import prompt_tokens_estimate
-from router.types import ChatMessage, Request
+from router.core.errors import BackendUnavailable, InvalidArgument, ResourceExhausted
+from router.core.estimates import prompt_tokens_estimate
+from router.core.types import ChatMessage, Request
+from tests.fakes.fake_upstream import FakeUpstream, Script
 
 FAST = {"first_token_s": 0.3, "between_tokens_s": 0.3, "connect_s": 1.0}  # for timeout tests
 RELAXED = {"first_token_s": 5.0, "between_tokens_s": 5.0, "connect_s": 2.0}  # never reached

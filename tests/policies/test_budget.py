@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from policies.budget import create
-from router.budgets import MemoryBudgetStore
-from router.errors import ResourceExhausted
-from router.framework import SideLimit
-from router.handle import PluginHandle
-from router.types import Usage
+from router.core.budgets import MemoryBudgetStore
+from router.core.errors import ResourceExhausted
+from router.core.framework import SideLimit
+from router.core.handle import PluginHandle
+from router.core.types import Usage
 from tests.conftest import backend_view, context
 
 API = backend_view("api", price={"per_request": 1.0})

@@ -6,8 +6,8 @@ import pytest
 
 from backends.llamacpp import LlamaCppConfig
 from policies.capability import create
-from router.framework import BackendView, RequestContext
-from router.types import ChatMessage, Privacy, Request
+from router.core.framework import BackendView, RequestContext
+from router.core.types import ChatMessage, Privacy, Request
 
 BACKEND = BackendView(
     name="b",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from policies.capacity import create
-from router.framework import Capacity, SideLimit
-from router.handle import PluginHandle
+from router.core.framework import Capacity, SideLimit
+from router.core.handle import PluginHandle
 from tests.conftest import backend_view, context
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policies.headroom import create
-from router.types import Privacy
+from router.core.types import Privacy
 from tests.conftest import backend_view, context
 
 GPU = dict(tier="cloud_gpu", limit=8)
@@ -53,8 +53,8 @@ def test_in_the_pipeline_flexible_requests_move_to_the_api_only_when_it_exists()
     """Through the scheduler: a PUBLIC request skips the nearly full GPU for the API, but keeps
     the GPU when there is no other backend (the filter is soft)."""
     from router.config import parse_config
-    from router.pipeline import PolicyPipeline
-    from router.registry import default_registry
+    from router.core.registry import default_registry
+    from router.placement.pipeline import PolicyPipeline
 
     config = parse_config(
         "backends:\n  gpu: {type: scripted, model: m, tier: cloud_gpu}\n"
@@ -122,8 +122,8 @@ def test_constraints_limit_unprotected_requests_on_trusted_backends():
 def pipeline(*profile: str):
     """A pipeline whose default profile uses `profile`; backends come as views."""
     from router.config import parse_config
-    from router.pipeline import PolicyPipeline
-    from router.registry import default_registry
+    from router.core.registry import default_registry
+    from router.placement.pipeline import PolicyPipeline
 
     steps = ", ".join(f"{{policy: {p}}}" for p in profile)
     config = parse_config(
@@ -141,7 +141,7 @@ def api(limit: int = 0):
 
 
 def place(sched, batch, views):
-    from router import placement, solver
+    from router.placement import placement, solver
 
     p = placement.plan(sched, batch, views)
     return p, placement.decide(sched, p, solver.solve(p.problem, time_limit_s=2.0))
@@ -172,7 +172,7 @@ def test_the_limit_does_not_bind_requests_with_nowhere_else_to_go():
 def test_an_unplaced_request_names_headroom():
     """When the API's one slot is taken and the GPU's open slots are gone, the unplaced request's
     error names headroom for the GPU and capacity for the API."""
-    from router.errors import NoFeasibleBackend
+    from router.core.errors import NoFeasibleBackend
 
     sched = pipeline("capacity", "headroom", "cost")
     views = [backend_view("gpu", **GPU), api(limit=1)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policies.latency import create
-from router.estimates import estimate_total_ms, estimate_ttft_ms
+from router.core.estimates import estimate_total_ms, estimate_ttft_ms
 from tests.conftest import backend_view, context
 
 FAST = backend_view("fast", performance={"prefill_tokens_per_s": 1000, "rtt_ms": 10})

@@ -6,8 +6,8 @@ import pytest
 
 from backends.llamacpp import LlamaCppConfig
 from policies.privacy import PrivacyPolicy, create, third_party_forbidden
-from router.framework import BackendView, RequestContext
-from router.types import ChatMessage, Privacy, Request
+from router.core.framework import BackendView, RequestContext
+from router.core.types import ChatMessage, Privacy, Request
 
 P = Privacy
 CONF = P.CONFIDENTIAL
@@ -247,7 +247,7 @@ def test_bad_parameters_are_named(parameters, message):
 def test_policy_has_its_name_and_contracts():
     """create() returns a named policy that is a Preparer, a Filter and a guard binding every
     request."""
-    from router.framework import Filter, Preparer, binds_every_request
+    from router.core.framework import Filter, Preparer, binds_every_request
 
     policy = create("pii", {})
     assert policy.name == "pii"

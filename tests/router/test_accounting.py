@@ -12,10 +12,10 @@ import grpc
 import pytest
 import structlog
 
-from backends.fake_upstream import FakeUpstream, Script
-from router.estimates import cost_usd, prompt_tokens_bound, prompt_tokens_estimate
-from router.types import ChatMessage
+from router.core.estimates import cost_usd, prompt_tokens_bound, prompt_tokens_estimate
+from router.core.types import ChatMessage
 from tests.conftest import SMOLLM2, request
+from tests.fakes.fake_upstream import FakeUpstream, Script
 from tests.router.test_fallback import assert_nothing_leaks, collect, fleet, http_backend
 
 PRICE = 0.1  # $ per million tokens, input and output, of the primary backend in `fleet`

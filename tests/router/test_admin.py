@@ -156,8 +156,8 @@ async def test_removed_backend_drains_its_in_flight_stream(start_server):
 
 async def test_editing_the_config_file_reloads_it(start_server, tmp_path):
     """The server watches its config file: a valid edit is applied, a broken one is ignored."""
+    from router.api.server import RouterServer
     from router.config import load_config
-    from router.server import RouterServer
 
     path = tmp_path / "router.yaml"
     path.write_text(text(config()))
@@ -199,8 +199,8 @@ async def test_a_kubernetes_configmap_swap_reloads_every_time(tmp_path):
     import os
     import shutil
 
+    from router.api.server import RouterServer
     from router.config import load_config
-    from router.server import RouterServer
 
     def publish(name: str, backend: str) -> None:
         folder = tmp_path / name
@@ -231,7 +231,7 @@ SCRIPTED = {"backends": {"b": {"type": "scripted", "model": "m"}}}
 
 
 async def start_scripted(host: str, data: dict[str, Any] | None = None):
-    from router.server import RouterServer
+    from router.api.server import RouterServer
     from tests.conftest import loaded
 
     return await RouterServer.start(loaded(data or SCRIPTED), host=host, port=0)
@@ -304,8 +304,8 @@ async def test_watcher_survives_a_latin1_save_and_applies_the_next_edit(tmp_path
     """A file saved as Latin-1 is logged and skipped; the valid edit after it IS applied."""
     from structlog.testing import capture_logs
 
+    from router.api.server import RouterServer
     from router.config import load_config
-    from router.server import RouterServer
 
     path = tmp_path / "router.yaml"
     base = "backends:\n  b: {type: scripted, model: m}\n"
@@ -336,8 +336,8 @@ async def test_watcher_survives_a_latin1_save_and_applies_the_next_edit(tmp_path
 async def test_reload_of_undecodable_or_unparsable_text_is_invalid_argument(start_server, tmp_path):
     """A Latin-1 file, non-UTF-8 bytes on the wire and YAML nested 10k deep are each
     INVALID_ARGUMENT with the reason, never UNKNOWN or INTERNAL; ValidateConfig says invalid."""
+    from router.api.server import RouterServer
     from router.config import load_config
-    from router.server import RouterServer
 
     path = tmp_path / "router.yaml"
     path.write_text("server: {admin_loopback: true, watch_config: false}\n" + text(SCRIPTED))
@@ -369,17 +369,17 @@ async def test_validate_config_runs_off_the_event_loop(start_server, monkeypatch
     """ValidateConfig validates in a worker thread, not on the event loop's thread."""
     import threading
 
-    import router.admin
-    import router.validate
+    import router.api.admin
+    import router.config.validate
 
     threads: list[threading.Thread] = []
-    real = router.validate.validate_text
+    real = router.config.validate.validate_text
 
     def spy(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(router.admin, "validate_text", spy)
+    monkeypatch.setattr(router.api.admin, "validate_text", spy)
     srv = await start_server({**SCRIPTED, "server": {"admin_loopback": True}})
     admin = pb_grpc.RouterAdminStub(srv.channel)
     assert (await admin.ValidateConfig(pb.ValidateConfigRequest(text=text(SCRIPTED)))).valid

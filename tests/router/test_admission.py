@@ -1,5 +1,5 @@
-"""Admission (router/admission.py): reserve in profile order, settle or release exactly once,
-release on any failure; the live runtime and the replay both admit through it."""
+"""Admission (router/runtime/admission.py): reserve in profile order, settle or release exactly
+once, release on any failure; the live runtime and the replay both admit through it."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 import yaml
 
-from router import admission, replay
 from router.config import parse_config
-from router.engine import Router
-from router.errors import ResourceExhausted
-from router.pipeline import Profile, Step
-from router.types import ChatMessage, Request, Usage
+from router.core.errors import ResourceExhausted
+from router.core.types import ChatMessage, Request, Usage
+from router.placement.pipeline import Profile, Step
+from router.runtime import admission
+from router.runtime.engine import Router
+from router.tools import replay
 from tests.conftest import backend_view, context
 
 
@@ -113,7 +114,8 @@ CONFIG = {
 
 
 async def test_the_live_router_and_the_replay_admit_through_the_same_function(monkeypatch):
-    """Runtime.admit and the replay's simulated admission both call router.admission.admit."""
+    """Runtime.admit and the replay's simulated admission both call
+    router.runtime.admission.admit."""
     callers: list[str] = []
     real = admission.admit
 

@@ -14,12 +14,12 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from router import keys
+from router.api import keys
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
+from router.api.server import RouterServer
 from router.client import AsyncRouterClient
 from router.config import parse_config
-from router.server import RouterServer
 from tests.conftest import request
 
 
@@ -84,7 +84,7 @@ async def test_keys_cli_creates_lists_and_revokes(tmp_path):
 
     async def cli(*args: str) -> tuple[int, str, str]:
         proc = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "router.cli", "keys", *args, "--file", path),
+            *(sys.executable, "-m", "router.tools.cli", "keys", *args, "--file", path),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

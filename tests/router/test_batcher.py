@@ -7,12 +7,12 @@ import threading
 
 import pytest
 
-from router import solver
-from router.batcher import Batcher
 from router.config import parse_config
-from router.errors import RouterError
-from router.pipeline import PolicyPipeline
-from router.registry import default_registry
+from router.core.errors import RouterError
+from router.core.registry import default_registry
+from router.placement import solver
+from router.placement.batcher import Batcher
+from router.placement.pipeline import PolicyPipeline
 from tests.conftest import backend_view, context
 
 CONFIG = """

@@ -12,7 +12,7 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-CLI = [sys.executable, "-m", "router.cli"]
+CLI = [sys.executable, "-m", "router.tools.cli"]
 
 
 async def run_cli(*args: str) -> tuple[int, str, str]:

@@ -83,9 +83,9 @@ async def test_sync_client_sends_its_api_key(tmp_path):
     """RouterClient(api_key=...) authenticates Route and ListBackends on a keyed server."""
     import yaml
 
-    from router import keys
+    from router.api import keys
+    from router.api.server import RouterServer
     from router.config import parse_config
-    from router.server import RouterServer
 
     path = tmp_path / "keys.yaml"
     _, key = keys.create_key(path, "acme")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from router.config import load_config, parse_config
-from router.errors import ConfigError
+from router.core.errors import ConfigError
 
 VALID = """\
 backends:
@@ -110,7 +110,7 @@ def test_unreadable_file_is_a_config_error(tmp_path):
 
 def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
     """A Latin-1 file gives a ConfigError naming it and the byte, at start and in validate."""
-    from router.validate import validate_file
+    from router.config.validate import validate_file
 
     path = tmp_path / "latin1.yaml"
     path.write_bytes("# caf\xe9\nbackends: {}\n".encode("latin-1"))

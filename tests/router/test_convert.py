@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from router.api import router_pb2 as pb
+from router.api.convert import MAX_FEATURES, request_from_pb
 from router.config import load_config
-from router.convert import MAX_FEATURES, request_from_pb
-from router.errors import InvalidArgument
-from router.types import Privacy
+from router.core.errors import InvalidArgument
+from router.core.types import Privacy
 
 CONFIG = load_config(None).config
 

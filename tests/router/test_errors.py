@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from router.auth import PermissionDenied, Unauthenticated
-from router.errors import (
+from router.api.auth import PermissionDenied, Unauthenticated
+from router.core.errors import (
     BackendUnavailable,
     Code,
     InvalidArgument,

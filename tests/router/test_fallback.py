@@ -1,6 +1,6 @@
 """Cloud and remote backends through the router: real llama.cpp server, faults, fallback, health.
 
-Fault injection uses the project's scripted upstream (backends/fake_upstream.py); the cloud-GPU
+Fault injection uses the project's scripted upstream (tests/fakes/fake_upstream.py); the cloud-GPU
 stand-in is a real `python -m llama_cpp.server` process. After each test nothing may leak: no
 admitted request, no budget hold, no open upstream stream.
 """
@@ -13,12 +13,12 @@ from typing import Any
 import grpc
 import pytest
 
-from backends.fake_upstream import FakeUpstream, Script
 from router.api import router_pb2 as pb
-from router.convert import request_from_pb
-from router.estimates import prompt_tokens_estimate
-from router.types import ChatMessage
+from router.api.convert import request_from_pb
+from router.core.estimates import prompt_tokens_estimate
+from router.core.types import ChatMessage
 from tests.conftest import request
+from tests.fakes.fake_upstream import FakeUpstream, Script
 from tests.llamacpp_server import start_llamacpp_server
 
 FAST = {"connect_s": 1, "first_token_s": 0.5, "between_tokens_s": 0.5, "total_s": 10}

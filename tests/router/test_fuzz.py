@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
-from router.convert import FEATURES
-from router.types import ROLES
+from router.api.convert import FEATURES
+from router.core.types import ROLES
 
 POLICIES = ("capability", "privacy", "cost", "latency", "capacity", "headroom", "budget")
 CONFIG: dict[str, Any] = {

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from router.engine import Router
-from router.pipeline import Step
-from router.types import ChatMessage, Request
+from router.core.types import ChatMessage, Request
+from router.placement.pipeline import Step
+from router.runtime.engine import Router
 from tests.conftest import loaded
 
 

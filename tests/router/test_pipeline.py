@@ -1,4 +1,4 @@
-"""The policy pipeline (router/pipeline.py) against small fake policies: profiles, guards,
+"""The policy pipeline (router/placement/pipeline.py) against small fake policies: profiles, guards,
 hard and soft filters, scores and the always-on checks. No model, no server."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from router.config import parse_config
-from router.errors import InvalidArgument
-from router.framework import RequestContext
-from router.pipeline import PolicyPipeline
-from router.registry import default_registry
-from router.types import Privacy
+from router.core.errors import InvalidArgument
+from router.core.framework import RequestContext
+from router.core.registry import default_registry
+from router.core.types import Privacy
+from router.placement.pipeline import PolicyPipeline
 from tests.conftest import backend_view, context
 
 CALLS: list[str] = []

@@ -1,5 +1,5 @@
-"""Joint placement (router/placement.py) against small fake constrainers: plan() builds the
-solver problem from the policies in use, decide() turns a solution into decisions or errors."""
+"""Joint placement (router/placement/placement.py) against small fake constrainers: plan() builds
+the solver problem from the policies in use, decide() turns a solution into decisions or errors."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from collections.abc import Sequence
 import pytest
 import yaml
 
-from router import placement, solver
 from router.config import parse_config
-from router.errors import NoFeasibleBackend
-from router.framework import BackendView, Capacity, RequestContext, SideLimit
-from router.pipeline import PolicyPipeline
-from router.registry import default_registry
-from router.types import Decision
+from router.core.errors import NoFeasibleBackend
+from router.core.framework import BackendView, Capacity, RequestContext, SideLimit
+from router.core.registry import default_registry
+from router.core.types import Decision
+from router.placement import placement, solver
+from router.placement.pipeline import PolicyPipeline
 from tests.conftest import backend_view, context
 
 

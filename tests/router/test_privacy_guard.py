@@ -7,13 +7,13 @@ from typing import Any
 import grpc
 import pytest
 
-from backends.fake_upstream import FakeUpstream
 from router.api import router_pb2 as pb
 from router.config import parse_config
-from router.framework import BackendView, Filter, Preparer, RequestContext
-from router.pipeline import PolicyPipeline
-from router.registry import default_registry
+from router.core.framework import BackendView, Filter, Preparer, RequestContext
+from router.core.registry import default_registry
+from router.placement.pipeline import PolicyPipeline
 from tests.conftest import request
+from tests.fakes.fake_upstream import FakeUpstream
 
 # A valid card number and an Anthropic-style key: RESTRICTED content twice over.
 SECRET = "Charge 4111 1111 1111 1111 with key sk-ant-api03-" + "Ab3dE6gH9jK2mN5pQ8sT1vW4yZ7" * 2
@@ -176,7 +176,7 @@ def test_any_guard_binds_every_profile_once(profile):
 def test_default_detection_keeps_harmless_requests_unspecified():
     """Without a privacy policy the built-in detectors still raise the class of sensitive
     requests, and leave others as they came."""
-    from router.types import Privacy
+    from router.core.types import Privacy
     from tests.conftest import context
 
     config = parse_config(

@@ -1,11 +1,12 @@
-"""The probe loop (router/probing.py) against fake backends: outcomes reach the health tracker."""
+"""The probe loop (router/runtime/probing.py) against fake backends: outcomes reach the health
+tracker."""
 
 from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
 
-from router import probing
+from router.runtime import probing
 
 
 class FakeHealth:

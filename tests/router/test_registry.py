@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from router.handle import PluginHandle
-from router.registry import BUILTIN, Registry, default_registry
+from router.core.handle import PluginHandle
+from router.core.registry import BUILTIN, Registry, default_registry
 
 
 def test_default_registry_has_every_builtin():
@@ -88,7 +88,7 @@ def test_the_engine_hands_every_policy_one_handle(tmp_path):
     import asyncio
 
     from router.config import parse_config
-    from router.engine import Router
+    from router.runtime.engine import Router
 
     text = """
 backends:
@@ -180,8 +180,8 @@ BACKEND_PLUGIN = """
 from pydantic import Field
 
 from backends.base import Backend, Finish, TextDelta
-from router.backend_config import BackendCommon
-from router.types import Tier
+from router.core.backend_config import BackendCommon
+from router.core.types import Tier
 
 
 class EchoConfig(BackendCommon):
@@ -223,8 +223,8 @@ async def test_entry_point_backend_from_an_installed_package_serves_requests(
 
     from router.api import router_pb2 as pb
     from router.config import parse_config
-    from router.errors import ConfigError
-    from router.validate import validate_text
+    from router.config.validate import validate_text
+    from router.core.errors import ConfigError
     from tests.conftest import request
     from tests.router.test_server import collect
 
@@ -248,7 +248,7 @@ def test_backend_types_are_checked_and_unique():
     the built-in types load on first use and build their backends."""
     from backends.base import Backend
     from backends.scripted import ScriptedBackend, ScriptedConfig
-    from router.registry import BUILTIN_BACKENDS
+    from router.core.registry import BUILTIN_BACKENDS
 
     registry = default_registry()
     assert set(BUILTIN_BACKENDS) <= set(registry.backend_types())

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from router.config import LoadedConfig, load_config, parse_config
-from router.replay import main, replay
-from router.replay_trace import (
+from router.core.types import Privacy
+from router.tools.replay import main, replay
+from router.tools.replay_trace import (
     TraceError,
     TraceRequest,
     assign,
@@ -21,7 +22,6 @@ from router.replay_trace import (
     parse_privacy_ratios,
     parse_slo_ratios,
 )
-from router.types import Privacy
 
 DATA = Path(__file__).parent / "data"
 _ROOT = Path(__file__).resolve().parents[2]

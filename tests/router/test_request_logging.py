@@ -1,4 +1,5 @@
-"""The end-of-request record (router/request_logging.py): status, log line and request log."""
+"""The end-of-request record (router/runtime/request_logging.py): status, log line and request
+log."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
-from router.errors import InvalidArgument, RequestFailed
-from router.request_logging import request_ended, status_of
-from router.types import ChatMessage, Request, Usage
+from router.core.errors import InvalidArgument, RequestFailed
+from router.core.types import ChatMessage, Request, Usage
+from router.runtime.request_logging import request_ended, status_of
 
 
 class FakeRequestLog:

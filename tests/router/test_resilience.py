@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from router.config import HealthConfig
-from router.resilience import HealthTracker
+from router.runtime.resilience import HealthTracker
 
 
 class Clock:
@@ -197,7 +197,7 @@ def test_the_engine_protects_the_last_backend_the_privacy_policy_allows():
     import yaml
 
     from router.config import parse_config
-    from router.engine import Router
+    from router.runtime.engine import Router
 
     config = {
         "health": {"eject_after": 1},

@@ -1,4 +1,4 @@
-"""One config version (router/runtime.py): the request context resolves the profile once."""
+"""One config version (router/runtime/context.py): the request context resolves the profile once."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from router.config import parse_config
-from router.engine import Router
-from router.errors import InvalidArgument
-from router.types import ChatMessage, Request
+from router.core.errors import InvalidArgument
+from router.core.types import ChatMessage, Request
+from router.runtime.engine import Router
 
 CONFIG = {
     "health": {"probe_interval_s": 3600},

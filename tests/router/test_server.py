@@ -225,7 +225,7 @@ SCRIPTED = {"backends": {"b": {"type": "scripted", "model": "m", "text": "a b c"
 
 
 async def start_on(host: str, data: dict | None = None, **kwargs):
-    from router.server import RouterServer
+    from router.api.server import RouterServer
     from tests.conftest import loaded
 
     return await RouterServer.start(loaded(data or SCRIPTED), host=host, port=0, **kwargs)
@@ -251,8 +251,8 @@ async def test_non_loopback_bind_is_refused_without_admin_token_tls_and_keys(hos
     """A non-loopback bind needs an admin token; then TLS and tenant keys, or `insecure`.
 
     Refusals happen before anything binds."""
+    from router.api.server import UnsafeExposure, check_exposure
     from router.config import ServerConfig
-    from router.server import UnsafeExposure, check_exposure
 
     monkeypatch.delenv("TOKENROUTER_ADMIN_TOKEN", raising=False)
     with pytest.raises(UnsafeExposure, match="TOKENROUTER_ADMIN_TOKEN"):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from router.solver import (
+from router.placement.solver import (
     CP_SAT,
     GREEDY,
     MIN_COST_FLOW,
@@ -263,7 +263,7 @@ def test_malformed_problems_are_rejected(build) -> None:
 def test_import_and_single_tier_do_not_load_ortools() -> None:
     """Importing the module and solving one request stay cheap: OR-Tools is imported lazily."""
     code = (
-        "import sys; from router.solver import Problem, solve; "
+        "import sys; from router.placement.solver import Problem, solve; "
         "solve(Problem([[1.0, 2.0]], [None, None])); print('ortools' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

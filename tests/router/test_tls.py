@@ -16,9 +16,9 @@ import yaml
 
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
+from router.api.server import RouterServer
 from router.client import AsyncRouterClient
 from router.config import parse_config
-from router.server import RouterServer
 from tests.router.test_server import ipv6_loopback
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
@@ -118,7 +118,7 @@ async def test_cli_connects_with_ca_and_client_certificate(serve, certs):
     """`tokenrouter route --ca-file --cert-file --key-file` reaches an mTLS server."""
     server = await serve(tls_config(certs, mtls=True))
     proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "router.cli", "route", "hi", "--target"),
+        *(sys.executable, "-m", "router.tools.cli", "route", "hi", "--target"),
         f"127.0.0.1:{server.port}",
         *("--ca-file", str(certs / "ca.pem"), "--cert-file", str(certs / "client.pem")),
         *("--key-file", str(certs / "client.key"), "--timeout", "20"),
@@ -132,7 +132,7 @@ async def test_cli_connects_with_ca_and_client_certificate(serve, certs):
 
 async def test_unreadable_tls_files_stop_the_start_naming_the_field(certs, tmp_path):
     """A missing key file is a ConfigError naming server.tls.key_file, before anything binds."""
-    from router.errors import ConfigError
+    from router.core.errors import ConfigError
 
     data = tls_config(certs)
     data["server"]["tls"]["key_file"] = str(tmp_path / "missing.key")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from router.validate import validate_file, validate_text
+from router.config.validate import validate_file, validate_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,7 +107,7 @@ def test_cli_exit_codes(tmp_path):
         [
             sys.executable,
             "-m",
-            "router.cli",
+            "router.tools.cli",
             "policy",
             "validate",
             str(ROOT / "examples" / "hybrid.yaml"),
@@ -117,7 +117,7 @@ def test_cli_exit_codes(tmp_path):
     )
     assert ok.returncode == 0 and "valid" in ok.stdout
     res = subprocess.run(
-        [sys.executable, "-m", "router.cli", "policy", "validate", str(bad)],
+        [sys.executable, "-m", "router.tools.cli", "policy", "validate", str(bad)],
         capture_output=True,
         text=True,
     )
@@ -165,7 +165,7 @@ def test_cli_prints_the_notes(tmp_path):
     path = tmp_path / "cheap.yaml"
     path.write_text(UNLISTED)
     res = subprocess.run(
-        [sys.executable, "-m", "router.cli", "policy", "validate", str(path)],
+        [sys.executable, "-m", "router.tools.cli", "policy", "validate", str(path)],
         capture_output=True,
         text=True,
     )
@@ -178,7 +178,7 @@ def test_plugin_hooks_replace_the_hard_coded_checks():
     """A policy's `backend_parameters` and a backend config's `problems()` are checked for any
     plugin type, located at their YAML paths."""
     from backends.scripted import ScriptedBackend, ScriptedConfig
-    from router.registry import default_registry
+    from router.core.registry import default_registry
 
     class Pinned:
         backend_parameters = ("prefer", "only")

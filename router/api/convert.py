@@ -1,0 +1,222 @@
+"""Translation between the proto messages and the domain types, with request validation.
+
+Every rejected field raises InvalidArgument naming the field, e.g. `messages[2].role`. Every
+field is bounded (`limits` in the config; features at most MAX_FEATURES entries) and checked in
+time linear in its size; identifiers (tenant, request_id, model, profile, metadata keys) must be
+printable: no control, format or separator characters. Errors quote client text only up to
+SHOWN_CHARS characters, so a status message stays small whatever the client sent.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import get_args
+
+from router.api import router_pb2 as pb
+from router.config import Config, Feature, LimitsConfig
+from router.core.errors import InvalidArgument, RouterError
+from router.core.framework import BackendView
+from router.core.types import ROLES, ChatMessage, Decision, Privacy, Request, Tier, Usage
+
+FEATURES = get_args(Feature)
+MAX_FEATURES = 16  # entries in `features` (duplicates are merged; only FEATURES are known)
+SHOWN_CHARS = 40  # client text quoted in an error message, at most
+TIER_TO_PB = {Tier.EDGE: pb.EDGE, Tier.CLOUD_GPU: pb.CLOUD_GPU, Tier.REMOTE_API: pb.REMOTE_API}
+
+
+def request_from_pb(msg: pb.GenerateRequest, config: Config, prefix: str = "") -> Request:
+    """Validates a GenerateRequest and fills in the configured defaults.
+
+    `prefix` is put before the field names in errors (e.g. "requests[2]." in RouteBatch).
+    """
+    try:
+        return _request(msg, config)
+    except InvalidArgument as exc:
+        raise exc.within(prefix) from None
+
+
+def _request(msg: pb.GenerateRequest, config: Config) -> Request:
+    limits, defaults = config.limits, config.defaults
+    for name in ("request_id", "tenant", "model", "profile"):
+        _identifier(name, getattr(msg, name), limits.max_id_chars)
+    metadata = _metadata(msg.metadata, limits)
+    if not msg.messages:
+        raise InvalidArgument("messages", "at least one message is required")
+    if len(msg.messages) > limits.max_messages:
+        raise InvalidArgument("messages", f"at most {limits.max_messages} messages are allowed")
+    messages = []
+    chars = 0
+    for i, m in enumerate(msg.messages):
+        if m.role not in ROLES:
+            raise InvalidArgument(
+                f"messages[{i}].role",
+                f"unknown role {shown(m.role)} (one of {', '.join(sorted(ROLES))})",
+            )
+        chars += len(m.content)
+        messages.append(ChatMessage(m.role, m.content))
+    if not any(m.content.strip() for m in messages):
+        raise InvalidArgument("messages", "every message is empty")
+    if chars > limits.max_prompt_chars:
+        raise InvalidArgument(
+            "messages", f"{chars} characters exceed the limit of {limits.max_prompt_chars}"
+        )
+    if msg.max_tokens < 0:
+        raise InvalidArgument("max_tokens", f"must not be negative, got {msg.max_tokens}")
+    if msg.max_tokens > limits.max_tokens:
+        raise InvalidArgument(
+            "max_tokens", f"{msg.max_tokens} exceeds the limit of {limits.max_tokens}"
+        )
+    temperature = msg.temperature if msg.HasField("temperature") else defaults.temperature
+    if not (0.0 <= temperature <= 2.0) or math.isnan(temperature):
+        raise InvalidArgument("temperature", f"must be within [0, 2], got {temperature}")
+    if msg.privacy not in Privacy._value2member_map_:
+        raise InvalidArgument("privacy", f"unknown privacy class {msg.privacy}")
+    if msg.latency_slo_ms < 0:
+        raise InvalidArgument("latency_slo_ms", f"must not be negative, got {msg.latency_slo_ms}")
+    max_cost = msg.max_cost_usd if msg.HasField("max_cost_usd") else None
+    if max_cost is not None and not (max_cost >= 0 and math.isfinite(max_cost)):
+        raise InvalidArgument("max_cost_usd", f"must be a non-negative number, got {max_cost}")
+    return Request(
+        request_id=msg.request_id or uuid.uuid4().hex,
+        tenant=msg.tenant or "default",
+        messages=tuple(messages),
+        max_tokens=msg.max_tokens or defaults.max_tokens,
+        temperature=temperature,
+        model=msg.model,
+        privacy=Privacy(msg.privacy),
+        latency_slo_ms=msg.latency_slo_ms,
+        max_cost_usd=max_cost,
+        profile=msg.profile,
+        metadata=metadata,
+        features=_features(msg.features),
+    )
+
+
+def shown(text: str) -> str:
+    """`text` quoted for an error message, cut to SHOWN_CHARS characters."""
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}... ({len(text)} characters)"
+
+
+def _identifier(field: str, value: str, limit: int) -> None:
+    """A name or id: at most `limit` characters, all printable (a plain space is allowed)."""
+    if len(value) > limit:
+        raise InvalidArgument(field, f"{len(value)} characters exceed the limit of {limit}")
+    if not value.isprintable():
+        i = next(i for i, c in enumerate(value) if not c.isprintable())
+        raise InvalidArgument(
+            field,
+            f"character U+{ord(value[i]):04X} at index {i} is not allowed "
+            "(no control, format or separator characters)",
+        )
+
+
+def _metadata(entries: Mapping[str, str], limits: LimitsConfig) -> dict[str, str]:
+    if len(entries) > limits.max_metadata_entries:
+        raise InvalidArgument(
+            "metadata",
+            f"{len(entries)} entries exceed the limit of {limits.max_metadata_entries}",
+        )
+    for key, value in entries.items():
+        try:
+            _identifier("metadata", key, limits.max_metadata_key_chars)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"metadata[{shown(key)}]", f"key: {exc.reason}") from None
+        if len(value) > limits.max_metadata_value_chars:
+            raise InvalidArgument(
+                f"metadata[{shown(key)}]",
+                f"value of {len(value)} characters exceeds the limit of "
+                f"{limits.max_metadata_value_chars}",
+            )
+    return dict(entries)
+
+
+def _features(names: Sequence[str]) -> tuple[str, ...]:
+    if len(names) > MAX_FEATURES:
+        raise InvalidArgument(
+            "features", f"{len(names)} entries exceed the limit of {MAX_FEATURES}"
+        )
+    for i, name in enumerate(names):
+        if name not in FEATURES:
+            raise InvalidArgument(
+                f"features[{i}]", f"unknown feature {shown(name)} (one of {', '.join(FEATURES)})"
+            )
+    return tuple(dict.fromkeys(names))
+
+
+def decision_to_pb(d: Decision) -> pb.RouteDecision:
+    return pb.RouteDecision(
+        backend=d.backend,
+        model=d.model,
+        tier=TIER_TO_PB[d.tier],
+        estimated_cost_usd=d.estimated_cost_usd,
+        estimated_ttft_ms=d.estimated_ttft_ms,
+        solver=d.solver,
+        decision_us=d.decision_us,
+        request_id=d.request_id,
+        profile=d.profile,
+        privacy=int(d.privacy),
+        batch_size=d.batch_size,
+        batch_id=d.batch_id,
+        detected=d.detected,
+        config_version=d.config_version,
+        candidates=[
+            pb.Candidate(
+                backend=c.backend,
+                feasible=c.feasible,
+                scores=c.scores,
+                total=c.total,
+                rejected_by=c.rejected_by,
+                reason=c.reason,
+                estimated_cost_usd=c.estimated_cost_usd,
+                estimated_ttft_ms=c.estimated_ttft_ms,
+                estimated_total_ms=c.estimated_total_ms,
+            )
+            for c in d.candidates
+        ],
+    )
+
+
+def result_to_pb(result: Decision | RouterError) -> pb.RouteDecision:
+    """A RouteBatch entry: the decision, or the error that kept the request from being placed."""
+    if isinstance(result, Decision):
+        return decision_to_pb(result)
+    return pb.RouteDecision(error_code=result.code, error=str(result))
+
+
+def usage_to_pb(u: Usage) -> pb.Usage:
+    return pb.Usage(
+        prompt_tokens=u.prompt_tokens,
+        completion_tokens=u.completion_tokens,
+        cost_usd=u.cost_usd,
+        backend=u.backend,
+        finish_reason=u.finish_reason,
+        ttft_ms=u.ttft_ms,
+        total_ms=u.total_ms,
+        backends_tried=u.backends_tried,
+    )
+
+
+def backend_to_pb(view: BackendView, health: int) -> pb.BackendInfo:
+    cfg = view.config
+    return pb.BackendInfo(
+        name=view.name,
+        tier=TIER_TO_PB[view.tier],
+        models=list(view.models),
+        health=health,
+        price=pb.Price(
+            input_per_mtok_usd=cfg.price.input_per_mtok,
+            output_per_mtok_usd=cfg.price.output_per_mtok,
+            per_request_usd=cfg.price.per_request,
+        ),
+        observed_ttft_ms=view.observed_ttft_ms,
+        observed_tokens_per_s=view.observed_tokens_per_s,
+        context_window=cfg.context_window,
+        in_flight=view.in_flight,
+        queued=view.queued,
+        trust=cfg.effective_trust,
+        region=cfg.region,
+    )

@@ -1,0 +1,96 @@
+"""Cost, latency and prompt-size estimates shared by the scheduler and the policies.
+
+Two prompt sizes for a backend that cannot count tokens itself (docs/policies.md):
+
+    typical(r) = ASCII chars // 4 + other chars + 4 per message          (scores, latency)
+    bound(r)   = UTF-8 bytes of roles and contents + 8 per message + 8   (hard caps)
+
+The bound holds for every byte-level BPE or SentencePiece-with-byte-fallback tokenizer, since each
+of their tokens covers at least one byte of text, as long as the server's chat template adds at
+most 8 tokens a message and 8 more (role markers and the reply header). Both cost linear time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from router.core.backend_config import PriceConfig
+from router.core.types import ChatMessage
+
+if TYPE_CHECKING:
+    from router.core.framework import BackendView, RequestContext
+
+
+def cost_usd(price: PriceConfig, prompt_tokens: int, completion_tokens: int) -> float:
+    """prompt x input price + completion x output price + the per-request fee."""
+    return (
+        prompt_tokens * price.input_per_mtok / 1e6
+        + completion_tokens * price.output_per_mtok / 1e6
+        + price.per_request
+    )
+
+
+def estimate_ttft_ms(ctx: RequestContext, backend: BackendView) -> float:
+    """Queue wait + prefill time + network round trip, in milliseconds."""
+    prefill_ms = ctx.prompt_tokens_on(backend.name) / backend.prefill_tokens_per_s * 1e3
+    return queue_wait_ms(backend) + prefill_ms + backend.config.performance.rtt_ms
+
+
+def estimate_total_ms(
+    ctx: RequestContext, backend: BackendView, ttft_ms: float | None = None
+) -> float:
+    """TTFT (computed unless given) + expected output tokens / decode rate, in milliseconds."""
+    if ttft_ms is None:
+        ttft_ms = estimate_ttft_ms(ctx, backend)
+    return ttft_ms + ctx.output_tokens / backend.decode_tokens_per_s * 1e3
+
+
+# Before any request is observed, a request's service time is taken as one of this size.
+_TYPICAL_PROMPT, _TYPICAL_OUTPUT = 512, 256
+
+
+def queue_wait_ms(backend: BackendView) -> float:
+    if backend.capacity <= 0:
+        return 0.0
+    ahead = backend.in_flight - backend.capacity + 1
+    if ahead <= 0:
+        return 0.0
+    request_ms = (
+        backend.observed_request_ms
+        or (
+            _TYPICAL_PROMPT / backend.prefill_tokens_per_s
+            + _TYPICAL_OUTPUT / backend.decode_tokens_per_s
+        )
+        * 1e3
+    )
+    return ahead / backend.capacity * request_ms
+
+
+TYPICAL_TOKENS_PER_MESSAGE = 4
+BOUND_TOKENS_PER_MESSAGE = 8
+BOUND_TOKENS_FIXED = 8
+
+
+def prompt_tokens_estimate(messages: Sequence[ChatMessage]) -> int:
+    """A typical count: ASCII text 4 characters a token, any other character a token of its own
+    (CJK, emoji), plus a few tokens of template per message."""
+    ascii_chars = other_chars = 0
+    for m in messages:
+        n = len(m.content.encode("ascii", "ignore"))  # C speed, linear
+        ascii_chars += n
+        other_chars += len(m.content) - n
+    return ascii_chars // 4 + other_chars + TYPICAL_TOKENS_PER_MESSAGE * len(messages)
+
+
+def completion_tokens_estimate(text: str) -> int:
+    """Tokens in a piece of generated text whose count the backend does not say: at least one,
+    else the typical rate (ASCII 4 characters a token, any other character one)."""
+    n = len(text.encode("ascii", "ignore"))
+    return max(1, n // 4 + len(text) - n)
+
+
+def prompt_tokens_bound(messages: Sequence[ChatMessage]) -> int:
+    """An upper bound on the prompt's tokens for any byte-level tokenizer (module docstring)."""
+    text_bytes = sum(len(m.role.encode()) + len(m.content.encode()) for m in messages)
+    return text_bytes + BOUND_TOKENS_PER_MESSAGE * len(messages) + BOUND_TOKENS_FIXED

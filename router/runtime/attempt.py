@@ -1,0 +1,92 @@
+"""One attempt of a Generate on one backend: its stream, its timing and what it used so far.
+
+Timing is per attempt: the backend's statistics get this attempt's own time to first token and
+total time, measured from its admission (the wait for placement and any failed earlier attempt
+excluded), while the usage keeps the client-visible TTFT and total time from the request's start.
+
+Completion tokens are summed as deltas arrive (`TextDelta.tokens`), so a stream that ends after
+its first token (cancel, deadline, backend failure) is charged what it produced: the prompt as
+counted at placement for this backend + the completion tokens so far (`end_early`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from backends.base import Finish, TextDelta
+from router.core import estimates
+from router.core.errors import BackendUnavailable
+from router.core.types import Decision, Request, Usage
+from router.runtime.context import Runtime
+
+
+class Attempt:
+    """Streams one admitted placement and keeps `usage` current."""
+
+    def __init__(
+        self, rt: Runtime, decision: Decision, request: Request, started: float, usage: Usage
+    ) -> None:
+        self.backend = rt.backends[decision.backend]
+        self._stats = rt.stats[decision.backend]
+        self._request = request
+        self._started = started  # the request's start (perf_counter)
+        self.began = time.perf_counter()  # this attempt's start, right after its admission
+        self.first_token_at = 0.0
+        self.finished = False  # the backend's Finish arrived; usage holds its exact counts
+        self.usage = usage
+        usage.prompt_tokens = decision.prompt_tokens
+        usage.completion_tokens = 0
+
+    @property
+    def streaming(self) -> bool:
+        """True once the first token went out: a failure can no longer be retried elsewhere."""
+        return self.first_token_at > 0
+
+    async def stream(self) -> AsyncIterator[TextDelta | Usage]:
+        """The backend's deltas, then the usage; a stream without a Finish is a failure."""
+        async for event in self.backend.generate(self._request):
+            if isinstance(event, TextDelta):
+                if not self.first_token_at:
+                    self.first_token_at = time.perf_counter()
+                    self.usage.ttft_ms = (self.first_token_at - self._started) * 1e3
+                self.usage.completion_tokens += event.tokens
+                yield event
+            elif isinstance(event, Finish):
+                self._finish(event)
+                yield self.usage
+                return
+        reason = f"stream ended without a finish (after {self.usage.completion_tokens} tokens)"
+        raise BackendUnavailable(self.backend.name, reason)
+
+    def _finish(self, event: Finish) -> None:
+        now = time.perf_counter()
+        usage = self.usage
+        usage.prompt_tokens = event.prompt_tokens
+        usage.completion_tokens = event.completion_tokens
+        usage.finish_reason = event.finish_reason
+        usage.cost_usd = estimates.cost_usd(
+            self.backend.config.price, event.prompt_tokens, event.completion_tokens
+        )
+        usage.total_ms = (now - self._started) * 1e3
+        self.finished = True
+        first = self.first_token_at
+        self._stats.observe(
+            event.prompt_tokens,
+            (first - self.began) * 1e3 if first else 0.0,
+            event.completion_tokens,
+            now - first if first else 0.0,
+            (now - self.began) * 1e3,
+            event.prefill_ms,
+        )
+
+    def end_early(self, reason: str) -> None:
+        """Charges a stream that ended after its first token without its Finish."""
+        if self.finished:
+            return
+        usage = self.usage
+        usage.finish_reason = reason
+        usage.cost_usd = estimates.cost_usd(
+            self.backend.config.price, usage.prompt_tokens, usage.completion_tokens
+        )
+        usage.total_ms = (time.perf_counter() - self._started) * 1e3

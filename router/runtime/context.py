@@ -1,0 +1,158 @@
+"""One config version: its policies, pipeline, batcher and backends.
+
+A request runs start to finish on the Runtime that was current when it arrived, so a reload
+never mixes two configs within one request. Backends, their statistics and health are shared
+with the next version where the backend's config did not change. `active` counts the requests
+running on a version (from their context to their end, fallbacks included): a backend a reload
+retires may still be chosen by any of them, so it is closed only when no version that has it
+is active and nothing is admitted to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+
+from backends.base import Backend
+from router.config import LoadedConfig
+from router.core import estimates
+from router.core.errors import InvalidArgument
+from router.core.framework import BackendView, RequestContext
+from router.core.types import Decision, Request
+from router.placement.batcher import Batcher
+from router.placement.pipeline import PolicyPipeline
+from router.runtime import admission
+from router.runtime.admission import Admission
+from router.runtime.backend_stats import BackendStats
+from router.runtime.resilience import HealthTracker
+
+# Prompts longer than this are tokenized and scanned in a worker thread, not on the event loop.
+INLINE_CHARS = 4096
+
+
+def _chars(request: Request) -> int:
+    return sum(len(m.content) for m in request.messages)
+
+
+class Runtime:
+    """Everything one config version decides with."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        pipeline: PolicyPipeline,
+        backends: dict[str, Backend],
+        stats: dict[str, BackendStats],
+        health: HealthTracker,
+    ) -> None:
+        self.loaded = loaded
+        self.config = loaded.config
+        self.pipeline = pipeline
+        self.backends = backends
+        self.stats = stats
+        self.health = health
+        self.loaded_at = time.time()
+        self.active = 0  # requests running on this version (see the module docstring)
+        sched = self.config.scheduler
+        self.batcher = Batcher(
+            pipeline,
+            self.views,
+            self.admit,
+            max_batch=sched.max_batch,
+            window_ms=sched.batch_window_ms,
+            time_limit_ms=sched.solver_time_limit_ms,
+        )
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[Runtime]:
+        """Counts a request in `active` while it may still place on this version."""
+        self.active += 1
+        try:
+            yield self
+        finally:
+            self.active -= 1
+
+    def views(self) -> list[BackendView]:
+        """Current snapshots of every backend, in config order."""
+        return [self.view(name) for name in self.backends]
+
+    def view(self, name: str) -> BackendView:
+        """The current snapshot of one backend."""
+        backend, stats = self.backends[name], self.stats[name]
+        load = backend.load()
+        return BackendView(
+            name=name,
+            config=backend.config,
+            in_flight=backend.admitted,
+            queued=load.queued,
+            capacity=load.capacity,
+            limit=load.limit,
+            observed_ttft_ms=stats.ttft_ms,
+            observed_tokens_per_s=stats.tokens_per_s,
+            observed_prefill_tokens_per_s=stats.prefill_tokens_per_s,
+            observed_request_ms=stats.request_ms,
+            health_reason=self.health.reason(name),
+        )
+
+    async def context(self, request: Request, offload: bool = False) -> RequestContext:
+        """Computes the per-request state every policy reads, and checks request-wide limits.
+
+        Tokenizing and content scans run in a worker thread for a long prompt, or whenever
+        `offload` is set (a large RouteBatch, whose short prompts add up)."""
+        inline = not offload and _chars(request) <= INLINE_CHARS
+        profile = self.pipeline.profile_for(request.profile)  # the only lookup of this request
+        configs = [b.config for b in self.backends.values()]
+        if request.model and not any(
+            request.model == c.model or request.model in c.aliases for c in configs
+        ):
+            known = ", ".join(sorted({m for c in configs for m in (c.model, *c.aliases)}))
+            raise InvalidArgument("model", f"unknown model {request.model!r} (known: {known})")
+        if inline:
+            exact, typical, bound = self._count_prompt_tokens(request)
+        else:
+            exact, typical, bound = await asyncio.to_thread(self._count_prompt_tokens, request)
+        by_backend = {n: exact.get(n, typical) for n in self.backends}
+        largest = max(c.context_window for c in configs)
+        if request.max_tokens >= largest:
+            raise InvalidArgument(
+                "max_tokens",
+                f"{request.max_tokens} does not fit any backend (largest context {largest})",
+            )
+        if not any(
+            by_backend[n] + request.max_tokens <= b.config.context_window
+            for n, b in self.backends.items()
+        ):
+            prompt_tokens = min(by_backend.values())
+            raise InvalidArgument(
+                "messages",
+                f"prompt of ~{prompt_tokens} tokens + max_tokens {request.max_tokens} exceeds "
+                f"every backend's context window (largest {largest})",
+            )
+        ctx = RequestContext(
+            request=request,
+            prompt_tokens=next(iter(exact.values()), typical),
+            privacy=request.privacy,
+            backend_prompt_tokens=by_backend,
+            backend_prompt_bounds={n: exact.get(n, bound) for n in self.backends},
+            profile=profile,
+        )
+        if inline:
+            return self.pipeline.prepare(ctx)
+        return await asyncio.to_thread(self.pipeline.prepare, ctx)  # content scans of long prompts
+
+    def _count_prompt_tokens(self, request: Request) -> tuple[dict[str, int], int, int]:
+        """(exact counts of the backends that can count, typical estimate, upper bound)."""
+        exact: dict[str, int] = {}
+        for name, backend in self.backends.items():
+            if (count := backend.count_prompt_tokens(request.messages)) is not None:
+                exact[name] = count
+        typical = estimates.prompt_tokens_estimate(request.messages)
+        return exact, typical, estimates.prompt_tokens_bound(request.messages)
+
+    def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
+        """Reserves budget and rate for a generation placed on `decision.backend`."""
+        view = self.view(decision.backend)
+        profile = self.pipeline.profile_of(ctx)
+        return admission.admit(profile, ctx, view, self.backends[decision.backend])

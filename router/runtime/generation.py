@@ -1,0 +1,111 @@
+"""Generation with fallback: place, admit, stream; re-place before the first token fails.
+
+If the chosen backend fails before its first token (refused, 5xx, 429, timeout, full), the
+request is placed again without it (`ctx.excluded`; privacy and budgets still binding) and a new
+decision is yielded, up to `fallback.max_attempts` backends within the deadline. After the first
+token a failure ends the stream with UNAVAILABLE: never a silent truncation.
+
+Every admission (router/runtime/admission.py) is settled or released exactly once: a finished stream
+settles its usage; one that ends after its first token (failure, cancel, deadline) settles the
+prompt and the tokens produced so far (router/runtime/attempt.py); one that ends before releases
+everything. Each request ends with one call of the `ended` callback
+(router/runtime/request_logging.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+import structlog
+
+from backends.base import TextDelta
+from router.core.errors import BackendUnavailable, RequestFailed, ResourceExhausted, RouterError
+from router.core.types import Decision, Request, Usage
+from router.runtime.admission import Admission
+from router.runtime.attempt import Attempt
+from router.runtime.context import Runtime
+
+log = structlog.get_logger("tokenrouter")
+
+Ended = Callable[..., None]  # (kind, request, started, *, usage, error, ctx): logs the request
+
+
+async def generate(
+    rt: Runtime, request: Request, ended: Ended
+) -> AsyncIterator[Decision | TextDelta | Usage]:
+    """Yields a decision, text deltas and the usage on version `rt`; see the module docstring."""
+    started = time.perf_counter()
+    usage = Usage()
+    ctx = None
+    try:
+        ctx = await rt.context(request)
+        last: RouterError = RouterError("no attempt")  # the latest backend failure
+        for attempt in range(1, rt.config.fallback.max_attempts + 1):
+            try:
+                decision, admission = await rt.batcher.place(ctx, admit=True)
+            except RouterError as exc:
+                if attempt == 1:
+                    raise
+                raise RequestFailed(
+                    last.code,
+                    f"{last} (tried {', '.join(usage.backends_tried)}; no other backend: {exc})",
+                ) from None
+            usage.backend = decision.backend
+            usage.backends_tried.append(decision.backend)
+            run = Attempt(rt, decision, request, started, usage)
+            try:  # from here on, every way out settles or releases the admission
+                yield decision
+                async for event in run.stream():
+                    yield event
+            except (BackendUnavailable, ResourceExhausted) as exc:
+                _end(run, admission, "error")
+                last = _backend_failed(rt, decision.backend, exc, run.streaming)
+                left = request.time_left()
+                if left is not None and left <= 0:
+                    raise
+                log.info(
+                    "fallback",
+                    request_id=request.request_id,
+                    failed=decision.backend,
+                    error=str(exc),
+                    attempt=attempt,
+                )
+                ctx = replace(ctx, excluded={**ctx.excluded, decision.backend: str(exc)})
+                continue
+            except BaseException:
+                _end(run, admission, "cancelled")
+                raise
+            admission.settle(usage)
+            rt.health.success(decision.backend)
+            break
+        else:
+            raise RequestFailed(last.code, f"{last} (tried {', '.join(usage.backends_tried)})")
+    except BaseException as exc:
+        if not usage.total_ms:
+            usage.total_ms = (time.perf_counter() - started) * 1e3
+        ended("generate", request, started, usage=usage, error=exc, ctx=ctx)
+        raise
+    ended("generate", request, started, usage=usage, ctx=ctx)
+
+
+def _end(run: Attempt, admission: Admission, reason: str) -> None:
+    """Ends an attempt that did not finish normally: charges what it produced once its first
+    token went out (or all of it, if its usage was complete), else gives everything back."""
+    if run.streaming or run.finished:
+        run.end_early(reason)
+        admission.settle(run.usage)
+    else:
+        admission.release()
+
+
+def _backend_failed(rt: Runtime, backend: str, exc: RouterError, streamed: bool) -> RouterError:
+    """Records the failure; re-raises it when tokens were already streamed."""
+    if isinstance(exc, BackendUnavailable):
+        rt.health.failure(backend, exc.reason, exc.retry_after_s)
+    if streamed:
+        raise RequestFailed(
+            "UNAVAILABLE", f"{exc} after the stream had started; the output is incomplete"
+        ) from exc
+    return exc

@@ -1,0 +1,1 @@
+"""Test fakes that ship with the tests, not in the wheel."""
