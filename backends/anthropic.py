@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import httpx
 
-from backends.base import Finish, Load, StreamEvent, TextDelta
 from backends.http_backend import HttpBackend
 from backends.http_common import (
     EventStream,
@@ -41,6 +40,7 @@ from backends.http_common import (
     token_count,
     transport_error,
 )
+from router.core.backend import Finish, Load, StreamEvent, TextDelta
 from router.core.backend_config import HttpBackendCommon
 from router.core.errors import BackendUnavailable
 from router.core.estimates import completion_tokens_estimate, prompt_tokens_estimate

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from backends.base import Backend, Load
 from backends.http_common import ConcurrencyLimit, make_client
+from router.core.backend import Backend, Load
 from router.core.backend_config import HttpBackendCommon
 
 

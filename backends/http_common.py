@@ -35,8 +35,7 @@ from typing import Any
 import httpx
 
 from backends.sse import sse_events, sse_lines
-from router.config import MAX_EJECTION_S
-from router.core.backend_config import HttpBackendCommon, TimeoutsConfig
+from router.core.backend_config import MAX_EJECTION_S, HttpBackendCommon, TimeoutsConfig
 from router.core.errors import BackendUnavailable, InvalidArgument, ResourceExhausted, RouterError
 
 SNIPPET_CHARS = 200

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
 from backends.gguf import resolve_gguf
+from router.core.backend import Backend, Finish, Load, StreamEvent, TextDelta
 from router.core.backend_config import BackendCommon
 from router.core.errors import InvalidArgument, ResourceExhausted
 from router.core.types import ChatMessage, Request, Tier

@@ -38,7 +38,6 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field
 
-from backends.base import Finish, Load, StreamEvent, TextDelta
 from backends.http_backend import HttpBackend
 from backends.http_common import (
     EventStream,
@@ -53,6 +52,7 @@ from backends.http_common import (
     token_count,
     transport_error,
 )
+from router.core.backend import Finish, Load, StreamEvent, TextDelta
 from router.core.backend_config import HttpBackendCommon
 from router.core.errors import BackendUnavailable
 from router.core.estimates import prompt_tokens_estimate

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from backends.base import Backend, Finish, Load, StreamEvent, TextDelta
+from router.core.backend import Backend, Finish, Load, StreamEvent, TextDelta
 from router.core.backend_config import BackendCommon
 from router.core.errors import ResourceExhausted
 from router.core.estimates import prompt_tokens_estimate

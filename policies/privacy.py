@@ -71,7 +71,7 @@ from pydantic import (
 from policies.detectors import DETECTORS, Detector, detect
 from policies.linear_regex import compile_linear
 from policies.params import Params
-from router.config import Trust
+from router.core.backend_config import Trust
 from router.core.framework import BackendView, RequestContext
 from router.core.guard import third_party_forbidden  # noqa: F401 - re-exported: part of the policy API
 from router.core.types import Privacy

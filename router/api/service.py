@@ -10,10 +10,10 @@ from dataclasses import replace
 import grpc
 import structlog
 
-from backends.base import TextDelta
 from router.api import convert
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
+from router.core.backend import TextDelta
 from router.core.errors import InvalidArgument, RouterError
 from router.core.types import Decision, Request
 from router.placement.slicing import sliced

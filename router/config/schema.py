@@ -30,6 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from router.config import yamlpos
 from router.core.backend_config import (  # re-exported: the backend fields every config has
+    MAX_EJECTION_S,
     BackendCommon,
     Feature,
     HttpBackendCommon,
@@ -136,9 +137,6 @@ class SchedulerConfig(StrictModel):
     )
     max_batch: int = Field(256, ge=1, le=4096, description="requests placed jointly at most")
     solver_time_limit_ms: float = Field(50.0, gt=0, le=10_000, description="CP-SAT time limit")
-
-
-MAX_EJECTION_S = 86_400.0  # a day: no ejection or cool-down lasts longer, whatever is configured
 
 
 class HealthConfig(StrictModel):

@@ -19,6 +19,9 @@ Trust = Literal["edge", "self_hosted", "third_party"]
 Feature = Literal["streaming", "tools", "json_mode"]
 
 
+MAX_EJECTION_S = 86_400.0  # a day: no ejection or cool-down lasts longer, whatever is configured
+
+
 class StrictModel(BaseModel):
     """Config models refuse unknown fields and inf/NaN numbers, and are immutable."""
 

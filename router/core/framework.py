@@ -42,8 +42,9 @@ class RequestContext:
     excluded: Mapping[str, str] = field(default_factory=dict)  # backends that failed it, why
     backend_prompt_tokens: Mapping[str, int] = field(default_factory=dict)  # exact or typical
     backend_prompt_bounds: Mapping[str, int] = field(default_factory=dict)  # exact or upper bound
-    # The request's profile (router.pipeline.Profile), resolved once when the context is built;
-    # every later step reads it. None in a hand-built context: the pipeline then looks it up.
+    # The request's profile (router.placement.pipeline.Profile), resolved once when the context
+    # is built; every later step reads it. None in a hand-built context: the pipeline then looks
+    # it up.
     profile: Any = field(default=None, compare=False, repr=False)
 
     def prompt_tokens_on(self, backend: str) -> int:

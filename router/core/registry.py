@@ -12,7 +12,7 @@ a name already taken (a built-in's or another package's) stops the router from s
 
 A policy entry point names a factory `create(name, parameters, handle) -> policy` (or
 `create(name, parameters)` for a policy that needs no shared service; the form is read once, at
-registration). A backend entry point names a `backends.base.Backend` subclass whose
+registration). A backend entry point names a `router.core.backend.Backend` subclass whose
 `config_model` (a `BackendCommon` subclass) validates the backend's config entry. Backend
 modules are imported on first use, so unused backend types cost nothing.
 """
@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
-from backends.base import Backend
+from router.core.backend import Backend
 from router.core.backend_config import BackendCommon
 from router.core.framework import Constrainer, Filter, Preparer, Reserver, Scorer
 from router.core.guard import PRIVACY_GUARD
@@ -176,7 +176,9 @@ def _check_backend(type_name: str, cls: object) -> type[Backend]:
     """`cls` is a Backend subclass with a BackendCommon config model, or ValueError."""
     model = getattr(cls, "config_model", None)
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
-        raise ValueError(f"backend type {type_name!r}: {cls!r} is not a backends.base.Backend")
+        raise ValueError(
+            f"backend type {type_name!r}: {cls!r} is not a router.core.backend.Backend"
+        )
     if not (isinstance(model, type) and issubclass(model, BackendCommon)):
         raise ValueError(f"backend type {type_name!r}: its config_model is not a BackendCommon")
     return cls

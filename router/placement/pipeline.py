@@ -8,7 +8,8 @@ PRIVACY_GUARD (a RESTRICTED request never reaches a third_party backend) sees th
 content calls for.
 
 Every backend comes out as a Candidate: feasible with its per-policy scores and weighted total,
-or rejected with the policy and the reason. Joint placement of a batch is in router/placement.py.
+or rejected with the policy and the reason. Joint placement of a batch is in
+router/placement/placement.py.
 
 A request's profile is resolved once, when its context is built (`profile_for`, which raises
 INVALID_ARGUMENT naming `profile` for an unknown one); every later step reads `ctx.profile`

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from backends.base import Finish, TextDelta
 from router.core import estimates
+from router.core.backend import Finish, TextDelta
 from router.core.errors import BackendUnavailable
 from router.core.types import Decision, Request, Usage
 from router.runtime.context import Runtime

@@ -15,9 +15,9 @@ import contextlib
 import time
 from collections.abc import Iterator
 
-from backends.base import Backend
 from router.config import LoadedConfig
 from router.core import estimates
+from router.core.backend import Backend
 from router.core.errors import InvalidArgument
 from router.core.framework import BackendView, RequestContext
 from router.core.types import Decision, Request

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
-from backends.base import Backend, TextDelta
 from router.config import LoadedConfig
+from router.core.backend import Backend, TextDelta
 from router.core.errors import InvalidArgument, RouterError
 from router.core.framework import BackendView, RequestContext
 from router.core.handle import PluginHandle

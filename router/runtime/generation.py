@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import structlog
 
-from backends.base import TextDelta
+from router.core.backend import TextDelta
 from router.core.errors import BackendUnavailable, RequestFailed, ResourceExhausted, RouterError
 from router.core.types import Decision, Request, Usage
 from router.runtime.admission import Admission

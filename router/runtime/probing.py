@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from backends.base import Backend
+from router.core.backend import Backend
 from router.runtime.context import Runtime
 
 

@@ -22,9 +22,9 @@ Simulation model (discrete events, never sleeps; the same inputs and seed give t
   estimates use the configured ones, unless --ewma feeds completions to BackendStats.
 - Admission: a backend already holding `limit` requests refuses, as live backends do, and the
   request is placed again without it (ctx.excluded), up to `fallback.max_attempts` backends, then
-  is rejected (RESOURCE_EXHAUSTED). Otherwise it is admitted by router.admission, as live requests
-  are: each Reserver of the profile reserves (a RouterError releases what was held and rejects
-  with its code). A request starts when a slot is free (FIFO).
+  is rejected (RESOURCE_EXHAUSTED). Otherwise it is admitted by router.runtime.admission, as
+  live requests are: each Reserver of the profile reserves (a RouterError releases what was
+  held and rejects with its code). A request starts when a slot is free (FIFO).
 - Times: TTFT = queue wait (batch window included) + prompt / prefill rate + rtt; completion =
   first token + output / decode rate (the backend's `performance`). TTFT is known at the start,
   so the event heap holds completions; arrivals are a sorted stream merged with it (completions
@@ -80,7 +80,7 @@ class _Backend:
         self.prefill, self.decode = perf.prefill_tokens_per_s, perf.decode_tokens_per_s
         self.rtt_s = perf.rtt_ms / 1e3
         self.running = 0
-        self.admitted = 0  # running + queued: counted by router.admission, as live backends are
+        self.admitted = 0  # running + queued, counted by router.runtime.admission (as live)
         self.queue: deque[_Job] = deque()
         self.stats = BackendStats()
 

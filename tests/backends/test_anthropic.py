@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from backends.anthropic import AnthropicBackend, AnthropicConfig, to_anthropic
-from backends.base import Finish, TextDelta
+from router.core.backend import Finish, TextDelta
 from router.core.errors import BackendUnavailable
 from router.core.estimates import prompt_tokens_estimate
 from router.core.types import ChatMessage, Request

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from backends.base import Finish, TextDelta
 from backends.llamacpp import LlamaCppBackend, LlamaCppConfig
+from router.core.backend import Finish, TextDelta
 from router.core.errors import InvalidArgument, ResourceExhausted
 from router.core.types import ChatMessage, Request
 from tests.conftest import SMOLLM2

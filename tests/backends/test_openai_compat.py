@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from backends.base import Finish, TextDelta
 from backends.http_common import MAX_PROBE_BYTES
 from backends.openai_compat import OpenAICompatBackend, OpenAIConfig
+from router.core.backend import Finish, TextDelta
 from router.core.errors import BackendUnavailable, InvalidArgument, ResourceExhausted
 from router.core.estimates import prompt_tokens_estimate
 from router.core.types import ChatMessage, Request

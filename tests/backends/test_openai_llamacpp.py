@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from backends.base import TextDelta
+from router.core.backend import TextDelta
 from tests.backends.test_openai_compat import collect, make_backend, make_request
 
 # Generous: 2 threads on a shared 2-core machine can slow llama.cpp down a lot.
