@@ -226,7 +226,7 @@ async def test_entry_point_backend_from_an_installed_package_serves_requests(
     from router.config.validate import validate_text
     from router.core.errors import ConfigError
     from tests.conftest import request
-    from tests.router.test_server import collect
+    from tests.router.api.test_server import collect
 
     _install(tmp_path, monkeypatch, "tr_test_backend", BACKEND_PLUGIN, BACKEND_PYPROJECT)
     assert "echo" in default_registry().backend_types()
@@ -281,7 +281,7 @@ def test_no_module_of_the_project_imports_a_specific_plugin():
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     plugin = re.compile(
         r"^\s*(?:from|import)\s+(policies\.(?!params\b|detectors\b|linear_regex\b)\w+"
         r"|backends\.(?!http_common\b|http_backend\b|sse\b|gguf\b)\w+)",

@@ -18,7 +18,7 @@ import pytest
 from router.api import router_pb2 as pb
 from tests.conftest import request
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_generated_code_is_up_to_date(tmp_path):

@@ -13,7 +13,7 @@ import yaml
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
 from tests.conftest import SMOLLM2, request
-from tests.router.test_server import ipv6_loopback
+from tests.router.api.test_server import ipv6_loopback
 
 
 def config(extra_backend: str = "gpu", **gpu: Any) -> dict[str, Any]:

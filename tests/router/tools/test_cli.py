@@ -93,7 +93,7 @@ async def test_serve_with_invalid_config_exits_nonzero_naming_the_problem(tmp_pa
 
 async def test_route_explain_prints_a_readable_candidate_table(start_server):
     """`tokenrouter route --explain` prints the decision headline and one row per backend."""
-    from tests.router.test_routing import fleet
+    from tests.router.placement.test_routing import fleet
 
     srv = await start_server(fleet())
     code, out, err = await run_cli(
@@ -161,7 +161,7 @@ async def test_sighup_reloads_the_config_file(tmp_path):
 async def test_serve_on_ipv6_loopback_answers_and_non_loopback_is_refused(tmp_path, monkeypatch):
     """`serve --host ::1` serves on [::1]; `--host 0.0.0.0` without an admin token exits 2
     naming it, and with one but without TLS and keys, exits 2 pointing at --insecure."""
-    from tests.router.test_server import _has_ipv6_loopback
+    from tests.router.api.test_server import _has_ipv6_loopback
 
     path = tmp_path / "router.yaml"
     path.write_text("backends:\n  b: {type: scripted, model: m}\n")

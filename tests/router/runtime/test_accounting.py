@@ -16,7 +16,7 @@ from router.core.estimates import cost_usd, prompt_tokens_bound, prompt_tokens_e
 from router.core.types import ChatMessage
 from tests.conftest import SMOLLM2, request
 from tests.fakes.fake_upstream import FakeUpstream, Script
-from tests.router.test_fallback import assert_nothing_leaks, collect, fleet, http_backend
+from tests.router.runtime.test_fallback import assert_nothing_leaks, collect, fleet, http_backend
 
 PRICE = 0.1  # $ per million tokens, input and output, of the primary backend in `fleet`
 

@@ -19,7 +19,7 @@ from router.api import router_pb2_grpc as pb_grpc
 from router.api.server import RouterServer
 from router.client import AsyncRouterClient
 from router.config import parse_config
-from tests.router.test_server import ipv6_loopback
+from tests.router.api.test_server import ipv6_loopback
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 

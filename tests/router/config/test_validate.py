@@ -10,7 +10,7 @@ import pytest
 
 from router.config.validate import validate_file, validate_text
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 BASE = """\
 backends:

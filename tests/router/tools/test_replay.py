@@ -23,8 +23,8 @@ from router.tools.replay_trace import (
     parse_slo_ratios,
 )
 
-DATA = Path(__file__).parent / "data"
-_ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parents[1] / "data"
+_ROOT = Path(__file__).resolve().parents[3]
 TRACES = next(
     (p for p in (_ROOT / "shared/data/traces", _ROOT.parent / "shared/data/traces") if p.is_dir()),
     _ROOT / "shared/data/traces",
