@@ -48,16 +48,24 @@ class Gate(grpc.aio.ServerInterceptor):
     def __init__(self, max_bytes: int, auth: Callable[[], TenantAuth | None]) -> None:
         self._max = max_bytes
         self._auth = auth
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
         method = details.method
+        if (wrapped := self._wrapped.get(method)) is not None:
+            return wrapped  # the servicers' handlers never change: wrap each once
+        handler = await continuation(details)
         if handler is None or not method.startswith(PACKAGE) or handler.request_streaming:
             return handler
+        wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` with the gate in front: it takes bytes and hands on the checked message."""
         decode = handler.request_deserializer
 
         async def prepare(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
