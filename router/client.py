@@ -93,6 +93,13 @@ def channel_credentials(
     )
 
 
+def _open(module: Any, target: str, creds: grpc.ChannelCredentials | None) -> Any:
+    """A channel from `module` (grpc or grpc.aio): plaintext without credentials, else TLS."""
+    if creds is None:
+        return module.insecure_channel(target)
+    return module.secure_channel(target, creds)
+
+
 def _metadata(api_key: str | None) -> tuple[tuple[str, str], ...] | None:
     return (("authorization", f"Bearer {api_key}"),) if api_key else None
 
@@ -132,10 +139,7 @@ class AsyncRouterClient:
         creds = channel_credentials(
             tls=tls, ca_file=ca_file, cert_file=cert_file, key_file=key_file
         )
-        if creds is None:
-            self._channel = grpc.aio.insecure_channel(target)
-        else:
-            self._channel = grpc.aio.secure_channel(target, creds)
+        self._channel = _open(grpc.aio, target, creds)
         self._stub = pb_grpc.TokenRouterStub(self._channel)
         self._timeout = timeout
         self._metadata = _metadata(api_key)
@@ -193,10 +197,7 @@ class RouterClient:
         creds = channel_credentials(
             tls=tls, ca_file=ca_file, cert_file=cert_file, key_file=key_file
         )
-        if creds is None:
-            self._channel = grpc.insecure_channel(target)
-        else:
-            self._channel = grpc.secure_channel(target, creds)
+        self._channel = _open(grpc, target, creds)
         self._stub = pb_grpc.TokenRouterStub(self._channel)
         self._timeout = timeout
         self._metadata = _metadata(api_key)
