@@ -1,8 +1,10 @@
-"""The floor for Route: a gRPC server whose Route returns an empty RouteDecision at once.
+"""The protocol floor: a gRPC server that answers Route and Generate at once, with no routing.
 
 Same grpcio, same asyncio server, same options and the same generated TokenRouter handlers as
-the router (so the GenerateRequest is parsed and a RouteDecision serialized the same way); no
-policy work at all. Usage:
+the router (so the GenerateRequest is parsed and the answers serialized the same way); no
+policy work at all. Route returns an empty RouteDecision; Generate streams what a routed stream
+of `max_tokens` messages carries: a decision, `max_tokens` deltas and the usage (the bare
+streaming floor for the relay benchmark). Usage:
 
     python -m benchmarks.echo_server --port 50099
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import AsyncIterator
 
 import grpc
 
@@ -20,12 +23,21 @@ from router.api import router_pb2_grpc as pb_grpc
 
 
 class EchoService(pb_grpc.TokenRouterServicer):
-    """Route answers an empty decision; the other methods stay UNIMPLEMENTED."""
+    """Route answers an empty decision, Generate a canned stream; the rest stay UNIMPLEMENTED."""
 
     async def Route(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> pb.RouteDecision:
         return pb.RouteDecision()
+
+    async def Generate(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.GenerateResponse]:
+        n = request.max_tokens
+        yield pb.GenerateResponse(decision=pb.RouteDecision(backend="echo"))
+        for i in range(n):
+            yield pb.GenerateResponse(delta=pb.Delta(text=f"t{i} "))
+        yield pb.GenerateResponse(usage=pb.Usage(completion_tokens=n, finish_reason="stop"))
 
 
 async def serve(host: str, port: int) -> None:

@@ -44,6 +44,7 @@ class Window:
     first_error: str = ""
     latencies_s: list[float] = field(default_factory=list)  # per call (route) / TTFT (generate)
     count: int = 0  # calls completed (route) / delta messages received (generate)
+    tokens: int = 0  # generate: completion tokens of the streams, as their usage counts them
     streams: int = 0  # generate: streams completed
     solvers: Counter[str] = field(default_factory=Counter)  # route: decisions per solver tier
     batch_sizes: int = 0  # route: sum of the decisions' batch sizes
@@ -103,8 +104,11 @@ async def generate_worker(
                     if first and counted:
                         w.latencies_s.append(time.perf_counter() - started)
                     first = False
-                elif response.HasField("usage") and counted:
-                    w.server_ttft_ms.append(response.usage.ttft_ms)
+                elif response.HasField("usage"):
+                    if w.measuring:
+                        w.tokens += response.usage.completion_tokens
+                    if counted:
+                        w.server_ttft_ms.append(response.usage.ttft_ms)
         except grpc.aio.AioRpcError as exc:
             w.error(exc)
             continue
@@ -146,6 +150,7 @@ async def drive(args: argparse.Namespace, worker: Worker) -> dict[str, Any]:
         "count": w.count,
         "rate_per_s": w.count / wall,
         "streams": w.streams,
+        "tokens": w.tokens,
         "errors": w.errors,
         "first_error": w.first_error,
         "latency_samples": len(ms),
