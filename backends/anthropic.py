@@ -19,27 +19,22 @@ and 429 counts as healthy, so gateways without a models endpoint (404) still pas
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
-import httpx
-
-from backends.http_backend import HttpBackend
+from backends.http_backend import HttpBackend, json_body
 from backends.http_common import (
-    EventStream,
     TokenClock,
     api_key,
     field,
-    get_bounded,
-    open_stream,
     parse_json,
     redact,
     status_error,
     token_count,
     transport_error,
 )
+from backends.http_stream import get_bounded, open_stream
+from backends.wire import WireError
 from router.core.backend import Finish, Load, StreamEvent, TextDelta
 from router.core.backend_config import HttpBackendCommon
 from router.core.errors import BackendUnavailable
@@ -105,43 +100,47 @@ class AnthropicBackend(HttpBackend):
             }
             if system:
                 body["system"] = system
-            http = self._http()
-            post = http.build_request(
-                "POST", f"{self.base_url}/v1/messages", json=body, headers=self._headers(key)
-            )
             clock = TokenClock(self.name, self.config.timeouts)
-            deltas, prompt, completion, finish, stopped = 0, None, None, "", False
-            async with (
-                open_stream(http, post, clock, key) as response,
-                contextlib.aclosing(EventStream(response, clock, key)) as events,
-            ):
-                async for event, data in events:
-                    if data == "[DONE]":
-                        break
-                    doc = parse_json(self.name, data, key)
-                    kind = doc.get("type") or event
-                    if kind == "message_start":
-                        prompt = _prompt_tokens(field(doc, "message")) or prompt
-                    elif kind == "content_block_delta":
-                        delta = field(doc, "delta")
-                        text = delta.get("text") if delta.get("type") == "text_delta" else None
-                        if isinstance(text, str) and text:
-                            deltas += 1
-                            # Exact output_tokens come only at the end; a stream that ends
-                            # early is charged this estimate per delta.
-                            yield TextDelta(text, completion_tokens_estimate(text))
-                            clock.tick()
-                    elif kind == "message_delta":
-                        reason = field(doc, "delta").get("stop_reason")
-                        finish = map_stop_reason(str(reason)) if reason else finish
-                        output = field(doc, "usage").get("output_tokens")
-                        completion = n if (n := token_count(output)) is not None else completion
-                    elif kind == "message_stop":
-                        stopped = True
-                        await events.drain()
-                        break
-                    elif kind == "error":
-                        raise BackendUnavailable(self.name, _error_reason(doc, key))
+            deltas, prompt, completion, finish, stopped, done = 0, None, None, "", False, False
+            path = f"{self.base_path}/v1/messages"
+            async with open_stream(
+                self._http(), path, self._headers(key), json_body(body), clock, key
+            ) as events:
+                while not (stopped or done) and (batch := await events.batch()) is not None:
+                    texts: list[str] = []
+                    for event, data in batch:
+                        if data == "[DONE]":  # not how Anthropic ends a stream: incomplete
+                            done = True
+                            break
+                        doc = parse_json(self.name, data, key)
+                        kind = doc.get("type") or event
+                        if kind == "message_start":
+                            prompt = _prompt_tokens(field(doc, "message")) or prompt
+                        elif kind == "content_block_delta":
+                            delta = field(doc, "delta")
+                            text = delta.get("text") if delta.get("type") == "text_delta" else None
+                            if isinstance(text, str) and text:
+                                texts.append(text)
+                        elif kind == "message_delta":
+                            reason = field(doc, "delta").get("stop_reason")
+                            finish = map_stop_reason(str(reason)) if reason else finish
+                            output = field(doc, "usage").get("output_tokens")
+                            n = token_count(output)
+                            completion = n if n is not None else completion
+                        elif kind == "message_stop":
+                            stopped = True
+                            break
+                        elif kind == "error":
+                            raise BackendUnavailable(self.name, _error_reason(doc, key))
+                    if texts:
+                        deltas += len(texts)
+                        text = "".join(texts)
+                        # Exact output_tokens come only at the end; a stream that ends early is
+                        # charged this estimate per delta.
+                        yield TextDelta(text, sum(completion_tokens_estimate(t) for t in texts))
+                        clock.tick(len(texts))
+                if stopped:
+                    await events.drain()
             if not stopped:
                 raise BackendUnavailable(
                     self.name, f"stream closed before completion (after {deltas} deltas)"
@@ -154,22 +153,17 @@ class AnthropicBackend(HttpBackend):
 
     async def probe(self) -> Load:
         key = api_key(self.name, self.config.api_key_env)
-        timeout = self.config.timeouts.connect_s
+        path = f"{self.base_path}/v1/models"
         try:
-            async with asyncio.timeout(timeout * 2):
-                response = await get_bounded(
-                    self._http(),
-                    f"{self.base_url}/v1/models",
-                    self.name,
-                    self._headers(key),
-                    httpx.Timeout(timeout),
-                )
+            timeout = 2 * self.config.timeouts.connect_s
+            response = await get_bounded(self._http(), path, self.name, self._headers(key), timeout)
         except TimeoutError:
             raise BackendUnavailable(self.name, "probe timed out") from None
-        except httpx.HTTPError as exc:
+        except WireError as exc:
             raise transport_error(self.name, exc, key) from None
-        if response.status_code >= 500 or response.status_code in (401, 403, 429):
-            raise status_error(self.name, response, response.content, key)
+        status = response.status
+        if status >= 500 or status in (401, 403, 429):
+            raise status_error(self.name, status, response.headers, response.content, key)
         return self.load()
 
 

@@ -1,10 +1,14 @@
-"""What every HTTP backend has: a lazily made keep-alive client, a concurrency limit and load."""
+"""What every HTTP backend has: a lazily made keep-alive pool, a concurrency limit and load."""
 
 from __future__ import annotations
 
-import httpx
+import json
+import urllib.parse
+from typing import Any
 
-from backends.http_common import ConcurrencyLimit, make_client
+from backends.http_common import ConcurrencyLimit
+from backends.http_stream import make_client
+from backends.wire import Pool
 from router.core.backend import Backend, Load
 from router.core.backend_config import HttpBackendCommon
 
@@ -17,9 +21,10 @@ class HttpBackend(Backend):
     def __init__(self, name: str, config: HttpBackendCommon) -> None:
         super().__init__(name, config)
         self.base_url = config.base_url.rstrip("/")
+        self.base_path = urllib.parse.urlsplit(self.base_url).path  # paths are sent absolute
         self.metrics: dict[str, float] = {}  # load signals read by probe(), e.g. "waiting"
         self._limit = ConcurrencyLimit(name, config.max_concurrency)
-        self._client: httpx.AsyncClient | None = None
+        self._client: Pool | None = None
 
     async def start(self) -> None:
         self._http()
@@ -29,7 +34,7 @@ class HttpBackend(Backend):
             await self._client.aclose()
             self._client = None
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> Pool:
         if self._client is None:
             self._client = make_client(self.config)
         return self._client
@@ -38,3 +43,8 @@ class HttpBackend(Backend):
         limit = self.config.max_concurrency
         waiting = int(self.metrics.get("waiting", 0))
         return Load(in_flight=self._limit.running, queued=waiting, capacity=limit, limit=limit)
+
+
+def json_body(doc: dict[str, Any]) -> bytes:
+    """A request body as compact JSON (ASCII: a lone surrogate cannot break the encoding)."""
+    return json.dumps(doc, separators=(",", ":")).encode()

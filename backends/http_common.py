@@ -1,6 +1,7 @@
-"""What the HTTP backends share: client, event streams, API keys, token timeouts, limits, errors.
+"""What the HTTP backends share: API keys, token timeouts, concurrency limits, error mapping.
 
-(The SSE parsing itself is in backends/sse.py.)
+(The HTTP client is backends/wire.py, requests and event streams on it backends/http_stream.py,
+the SSE parser backends/sse.py.)
 
 Error mapping (every failure names the backend; API keys never appear in a message):
 
@@ -20,43 +21,24 @@ Error mapping (every failure names the backend; API keys never appear in a messa
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 import email.utils
-import errno
 import json
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-import httpx
-
-from backends.sse import sse_events, sse_lines
-from router.core.backend_config import MAX_EJECTION_S, HttpBackendCommon, TimeoutsConfig
+from backends import wire
+from backends.wire import WireError
+from router.core.backend_config import MAX_EJECTION_S, TimeoutsConfig
 from router.core.errors import BackendUnavailable, InvalidArgument, ResourceExhausted, RouterError
 
 SNIPPET_CHARS = 200
-_ERROR_BODY_BYTES = 16_384
 _BAD_REQUEST = frozenset({400, 413, 422})
-MAX_PROBE_BYTES = 8 << 20  # the body of a probe's answer (vLLM /metrics, /slots, /models)
-_RECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 MAX_REPORTED_TOKENS = 2 * 1_048_576  # twice the largest context window a config may declare
-
-
-def make_client(config: HttpBackendCommon) -> httpx.AsyncClient:
-    """A keep-alive client: `max_connections` pooled connections, connect timeout from config.
-
-    There is no read timeout at the httpx level: `TokenClock` bounds every wait instead.
-    """
-    # Idle connections expire before the common 5 s server keep-alive (uvicorn, so vLLM and
-    # llama-cpp-python) closes them, so a request rarely lands on a connection being closed.
-    n = config.max_connections
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=4.0)
-    timeout = httpx.Timeout(None, connect=config.timeouts.connect_s)
-    return httpx.AsyncClient(limits=limits, timeout=timeout, headers=dict(config.headers))
 
 
 def api_key(backend: str, env: str | None) -> str | None:
@@ -110,9 +92,9 @@ class TokenClock:
         self.tokens = 0
         self._kind = "first"
 
-    def tick(self) -> None:
-        """Records a token; the next one is due within `between_tokens_s`."""
-        self.tokens += 1
+    def tick(self, tokens: int = 1) -> None:
+        """Records `tokens` tokens; the next one is due within `between_tokens_s`."""
+        self.tokens += tokens
         self._mark = time.monotonic()
 
     def remaining(self) -> float:
@@ -138,33 +120,24 @@ class TokenClock:
         return BackendUnavailable(self.backend, reason)
 
 
-def transport_error(
-    backend: str, exc: BaseException, secret: str | None = None, *, streaming: bool = False
-) -> RouterError:
-    """A readable BackendUnavailable for an httpx transport failure (`streaming`: mid-body)."""
+def transport_error(backend: str, exc: WireError, secret: str | None = None) -> RouterError:
+    """A readable BackendUnavailable for a transport failure (backends/wire.py)."""
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectTimeout):
+    if isinstance(exc, wire.ConnectTimeout):
         reason = "connect timeout"
-    elif isinstance(exc, httpx.ConnectError):
-        refused = _has_errno(exc, errno.ECONNREFUSED) or "refused" in str(exc).lower()
-        reason = "connection refused" if refused else f"cannot connect ({text})"
-    elif isinstance(exc, httpx.RemoteProtocolError) and streaming:
+    elif isinstance(exc, wire.ConnectFailed):
+        reason = "connection refused" if exc.refused else f"cannot connect ({text})"
+    elif isinstance(exc, wire.ClosedMidBody):
         reason = f"stream closed before completion ({text})"
-    elif isinstance(exc, httpx.RemoteProtocolError):
+    elif isinstance(exc, wire.ClosedBeforeResponse):
         reason = f"connection closed before a response ({text})"
-    elif isinstance(exc, httpx.ReadError | httpx.WriteError):
+    elif isinstance(exc, wire.ConnectionReset):
         reason = f"connection reset ({text})"
+    elif isinstance(exc, wire.ProtocolError):
+        reason = f"malformed response: {text}"
     else:
         reason = f"{type(exc).__name__}: {text}"
     return BackendUnavailable(backend, redact(reason, secret))
-
-
-def _has_errno(exc: BaseException | None, code: int) -> bool:
-    for _ in range(10):  # along the chain of causes
-        if exc is None or (isinstance(exc, OSError) and exc.errno == code):
-            return exc is not None
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def parse_retry_after(value: str | None, limit_s: float = MAX_EJECTION_S) -> float | None:
@@ -208,17 +181,22 @@ def body_snippet(body: bytes, secret: str | None = None) -> str:
 
 
 def status_error(
-    backend: str, response: httpx.Response, body: bytes, secret: str | None = None
+    backend: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: str | None = None,
 ) -> RouterError:
-    """The error for a non-2xx answer; see the module docstring for which status means what."""
-    status = response.status_code
+    """The error for a non-2xx answer; see the module docstring for which status means what.
+
+    `headers` has lower-case names."""
     snippet = body_snippet(body, secret)
     reason = f"HTTP {status}" + (f": {snippet}" if snippet else "")
     if status in _BAD_REQUEST:
         return InvalidArgument("messages", f"backend {backend} rejected the request ({reason})")
     retry = None
     if status in (429, 503):
-        retry = parse_retry_after(response.headers.get("retry-after"))
+        retry = parse_retry_after(headers.get("retry-after"))
     if status in (401, 403):
         reason += " (check the API key)"
     return BackendUnavailable(backend, reason, retry_after_s=retry)
@@ -254,108 +232,3 @@ def parse_json(backend: str, data: str, secret: str | None = None) -> dict[str, 
         reason = f"malformed stream: event data is not a JSON object: {snippet!r}"
         raise BackendUnavailable(backend, reason)
     return doc
-
-
-async def get_bounded(
-    client: httpx.AsyncClient,
-    url: str,
-    backend: str,
-    headers: dict[str, str],
-    timeout: httpx.Timeout,
-    limit: int = MAX_PROBE_BYTES,
-) -> httpx.Response:
-    """GETs `url` with its body read in full, but never more than `limit` bytes of it.
-
-    A longer body raises BackendUnavailable naming `backend` (and the connection is dropped).
-    httpx errors are the caller's to map.
-    """
-    request = client.build_request("GET", url, headers=headers, timeout=timeout)
-    response = await client.send(request, stream=True)
-    try:
-        parts, size = [], 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise BackendUnavailable(backend, f"answer of {url} is larger than {limit} bytes")
-            parts.append(chunk)
-    finally:
-        await response.aclose()
-    kept = [(k, v) for k, v in response.headers.items() if k.lower() not in _RECODED]
-    return httpx.Response(
-        response.status_code, headers=kept, content=b"".join(parts), request=request
-    )
-
-
-@contextlib.asynccontextmanager
-async def open_stream(
-    client: httpx.AsyncClient,
-    request: httpx.Request,
-    clock: TokenClock,
-    secret: str | None = None,
-) -> AsyncIterator[httpx.Response]:
-    """Sends `request` and yields the streaming 2xx response; closes it however the body exits.
-
-    Connecting and waiting for the headers count against the first-token deadline.
-    """
-    backend = clock.backend
-    try:
-        async with asyncio.timeout(clock.remaining()):
-            response = await client.send(request, stream=True)
-    except TimeoutError:
-        raise clock.expired() from None
-    except httpx.HTTPError as exc:
-        raise transport_error(backend, exc, secret) from None
-    try:
-        if not 200 <= response.status_code < 300:
-            body = b""
-            with contextlib.suppress(httpx.HTTPError, TimeoutError):
-                async with asyncio.timeout(min(clock.remaining(), 5.0)):
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) >= _ERROR_BODY_BYTES:
-                            break
-            raise status_error(backend, response, body, secret)
-        yield response
-    finally:
-        await response.aclose()
-
-
-class EventStream:
-    """SSE events of a streaming response, each read within the clock's deadline; errors mapped.
-
-    Iterate it for (event, data) pairs; after the last expected event call `drain()`, so that the
-    rest of the body is read and the connection goes back to the keep-alive pool (a response
-    closed unread closes its connection). `aclose()` (e.g. through contextlib.aclosing) releases
-    the iterators.
-    """
-
-    def __init__(self, response: httpx.Response, clock: TokenClock, secret: str | None = None):
-        self.clock = clock
-        self.secret = secret
-        self._chunks = response.aiter_bytes()
-        self._lines = sse_lines(self._chunks, clock.backend)
-        self._events = sse_events(self._lines, clock.backend)
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> tuple[str, str]:
-        try:
-            async with asyncio.timeout(self.clock.remaining()):
-                return await anext(self._events)
-        except TimeoutError:
-            raise self.clock.expired() from None
-        except httpx.HTTPError as exc:
-            backend = self.clock.backend
-            raise transport_error(backend, exc, self.secret, streaming=True) from None
-
-    async def drain(self, limit_s: float = 1.0) -> None:
-        """Reads the rest of a completed stream (at most `limit_s` seconds), ignoring it."""
-        with contextlib.suppress(httpx.HTTPError, TimeoutError, BackendUnavailable):
-            async with asyncio.timeout(min(limit_s, self.clock.remaining())):
-                async for _ in self._lines:
-                    pass
-
-    async def aclose(self) -> None:
-        for it in (self._events, self._lines, self._chunks):
-            await it.aclose()  # type: ignore[attr-defined]

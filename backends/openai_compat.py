@@ -29,29 +29,27 @@ llama-cpp-python's server ends a stream it interrupted for a newer request) is a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Container
 from typing import Any, Literal
 
-import httpx
 from pydantic import Field
 
-from backends.http_backend import HttpBackend
+from backends.http_backend import HttpBackend, json_body
 from backends.http_common import (
-    EventStream,
     TokenClock,
     api_key,
     field,
-    get_bounded,
-    open_stream,
     parse_json,
     redact,
     status_error,
     token_count,
     transport_error,
 )
+from backends.http_stream import Answer, get_bounded, open_stream
+from backends.wire import WireError
 from router.core.backend import Finish, Load, StreamEvent, TextDelta
 from router.core.backend_config import HttpBackendCommon
 from router.core.errors import BackendUnavailable
@@ -109,13 +107,15 @@ class OpenAICompatBackend(HttpBackend):
 
     def __init__(self, name: str, config: OpenAIConfig) -> None:
         super().__init__(name, config)
-        self.server_root = self.base_url.removesuffix("/v1")
+        self.root_path = self.base_path.removesuffix("/v1")  # where /metrics, /health live
         self.metrics_at = 0.0
 
     def _headers(self, key: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     async def generate(self, request: Request) -> AsyncIterator[StreamEvent]:
+        """Content chunks that arrived together are relayed as one TextDelta carrying their
+        count, so what the upstream sends faster than the router relays it costs one trip."""
         with self._limit.slot():
             key = api_key(self.name, self.config.api_key_env)
             body = {
@@ -126,34 +126,35 @@ class OpenAICompatBackend(HttpBackend):
                 "stream": True,
                 "stream_options": {"include_usage": True},
             }
-            http = self._http()
-            post = http.build_request(
-                "POST", f"{self.base_url}/chat/completions", json=body, headers=self._headers(key)
-            )
             clock = TokenClock(self.name, self.config.timeouts)
             chunks, finish, usage, done = 0, "", None, False
-            async with (
-                open_stream(http, post, clock, key) as response,
-                contextlib.aclosing(EventStream(response, clock, key)) as events,
-            ):
-                async for _, data in events:
-                    if data == "[DONE]":
-                        done = True
-                        await events.drain()
-                        break
-                    chunk = parse_json(self.name, data, key)
-                    if isinstance(chunk.get("error"), dict | str):
-                        raise BackendUnavailable(self.name, self._stream_error(chunk, key))
-                    usage = field(chunk, "usage") or usage
-                    choices = chunk.get("choices")
-                    choice = choices[0] if isinstance(choices, list) and choices else {}
-                    text = field(choice, "delta").get("content")
-                    if isinstance(text, str) and text:
-                        chunks += 1
-                        yield TextDelta(text)
-                        clock.tick()
-                    if isinstance(choice, dict) and choice.get("finish_reason"):
-                        finish = map_finish_reason(str(choice["finish_reason"]))
+            path = f"{self.base_path}/chat/completions"
+            async with open_stream(
+                self._http(), path, self._headers(key), json_body(body), clock, key
+            ) as events:
+                while not done and (batch := await events.batch()) is not None:
+                    texts: list[str] = []
+                    for _, data in batch:
+                        if data == "[DONE]":
+                            done = True
+                            break
+                        chunk = parse_json(self.name, data, key)
+                        if isinstance(chunk.get("error"), dict | str):
+                            raise BackendUnavailable(self.name, self._stream_error(chunk, key))
+                        usage = field(chunk, "usage") or usage
+                        choices = chunk.get("choices")
+                        choice = choices[0] if isinstance(choices, list) and choices else {}
+                        text = field(choice, "delta").get("content")
+                        if isinstance(text, str) and text:
+                            texts.append(text)
+                        if isinstance(choice, dict) and choice.get("finish_reason"):
+                            finish = map_finish_reason(str(choice["finish_reason"]))
+                    if texts:
+                        chunks += len(texts)
+                        yield TextDelta(texts[0] if len(texts) == 1 else "".join(texts), len(texts))
+                        clock.tick(len(texts))
+                if done:
+                    await events.drain()
             if not finish:  # [DONE] alone: llama-cpp-python ends interrupted streams so
                 what = "[DONE] without a finish_reason" if done else "stream closed"
                 reason = f"{what} before completion (after {chunks} chunks)"
@@ -179,28 +180,29 @@ class OpenAICompatBackend(HttpBackend):
         if mode in ("vllm", "auto"):
             # auto: any status means "no metrics here"; only an unreachable server fails now.
             ok = (404,) if mode == "vllm" else range(300, 600)
-            response = await self._get(f"{self.server_root}/metrics", key, ok=ok)
-            found = parse_vllm_metrics(response.text) if response.status_code == 200 else {}
+            response = await self._get(f"{self.root_path}/metrics", key, ok=ok)
+            found = parse_vllm_metrics(response.text) if response.status == 200 else {}
             if found or mode == "vllm":
-                if response.status_code != 200:
-                    reason = f"no vLLM metrics at {response.url} (HTTP {response.status_code})"
+                if response.status != 200:
+                    reason = f"no vLLM metrics at {response.url} (HTTP {response.status})"
                     raise BackendUnavailable(self.name, reason)
                 self._remember(found)
                 return self.load()
         elif mode == "llamacpp":
-            health = await self._get(f"{self.server_root}/health", key, ok=(404,))
+            health = await self._get(f"{self.root_path}/health", key, ok=(404,))
             found = {}
-            with contextlib.suppress(ValueError):
-                doc = health.json()
+            with contextlib.suppress(ValueError, RecursionError):
+                doc = json.loads(health.content)
                 if isinstance(doc, dict) and "slots_processing" in doc:  # older llama-server
                     found["running"] = float(doc["slots_processing"])
-            slots = await self._get(f"{self.server_root}/slots", key, ok=(404, 501))
-            with contextlib.suppress(ValueError):
-                found.update(_slot_metrics(slots.json()) if slots.status_code == 200 else {})
-            if health.status_code == 200:
+            slots = await self._get(f"{self.root_path}/slots", key, ok=(404, 501))
+            if slots.status == 200:
+                with contextlib.suppress(ValueError, RecursionError):
+                    found.update(_slot_metrics(json.loads(slots.content)))
+            if health.status == 200:
                 self._remember(found)
                 return self.load()
-        await self._get(f"{self.base_url}/models", key)
+        await self._get(f"{self.base_path}/models", key)
         self._remember({})
         return self.load()
 
@@ -208,23 +210,22 @@ class OpenAICompatBackend(HttpBackend):
         self.metrics = found
         self.metrics_at = time.time()
 
-    async def _get(self, url: str, key: str | None, ok: Container[int] = ()) -> httpx.Response:
-        """GETs `url`; a transport failure or a non-2xx status not in `ok` raises
+    async def _get(self, path: str, key: str | None, ok: Container[int] = ()) -> Answer:
+        """GETs `path`; a transport failure or a non-2xx status not in `ok` raises
         BackendUnavailable."""
-        timeout = self.config.timeouts.connect_s
+        pool = self._http()
         try:
-            async with asyncio.timeout(timeout * 2):
-                response = await get_bounded(
-                    self._http(), url, self.name, self._headers(key), httpx.Timeout(timeout)
-                )
+            response = await get_bounded(
+                pool, path, self.name, self._headers(key), 2 * self.config.timeouts.connect_s
+            )
         except TimeoutError:
-            raise BackendUnavailable(self.name, f"probe of {url} timed out") from None
-        except httpx.HTTPError as exc:
+            raise BackendUnavailable(self.name, f"probe of {pool.url(path)} timed out") from None
+        except WireError as exc:
             raise transport_error(self.name, exc, key) from None
-        if not 200 <= response.status_code < 300 and response.status_code not in ok:
-            err = status_error(self.name, response, response.content, key)
+        if not 200 <= response.status < 300 and response.status not in ok:
+            err = status_error(self.name, response.status, response.headers, response.content, key)
             reason = getattr(err, "reason", str(err))
-            raise BackendUnavailable(self.name, f"probe of {url}: {reason}")
+            raise BackendUnavailable(self.name, f"probe of {response.url}: {reason}")
         return response
 
 

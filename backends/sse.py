@@ -1,98 +1,126 @@
-"""Server-sent events as the spec parses them: lines (CRLF, CR or LF; a leading BOM dropped), then
-(event, data) pairs. Both run in linear time and bound what an upstream may send: a line, and the
-data of one event, at most 1 MiB (`MAX_SSE_LINE_CHARS`, `MAX_SSE_EVENT_CHARS`); beyond, they raise
-BackendUnavailable "malformed stream: ..." naming the backend.
+"""Server-sent events as the spec parses them, over bytes as they arrive: `SseParser`.
+
+`parser.feed(data)` takes whatever bytes the connection delivered and returns every event they
+complete, as (event, data) pairs, so a read that brought several events costs one call. Lines end
+at CRLF, CR or LF (never at U+2028 and friends, unlike str.splitlines); a leading byte-order mark
+is dropped; comments and unknown fields are skipped; the event name defaults to "message". After
+a `data: [DONE]` event (returned as ("message", "[DONE]")) `done` is set and the rest is ignored.
+An event cut off by the end of the stream is dropped, per the spec.
+
+Linear time in what the upstream sends, and bounded: the bytes of an unterminated event are kept
+as a list of parts and joined once it ends; a line longer than `MAX_SSE_LINE_CHARS` or an event
+longer than `MAX_SSE_EVENT_CHARS` (both 1 MiB, counted in bytes) raises BackendUnavailable
+"malformed stream: ..." naming the backend.
 """
 
 from __future__ import annotations
 
-import codecs
-import re
-from collections.abc import AsyncIterable, AsyncIterator
-
 from router.core.errors import BackendUnavailable
 
-_EOL = re.compile(r"\r\n|\r|\n")  # SSE line ends; not str.splitlines, which also splits on U+2028
-MAX_SSE_LINE_CHARS = 1 << 20  # an SSE line from an upstream, at most (1 MiB of ASCII)
-MAX_SSE_EVENT_CHARS = 1 << 20  # the data of one SSE event, at most
+MAX_SSE_LINE_CHARS = 1 << 20  # an SSE line from an upstream, at most (bytes)
+MAX_SSE_EVENT_CHARS = 1 << 20  # one SSE event (its lines together), at most (bytes)
+_BOM = b"\xef\xbb\xbf"
 
 
-async def sse_lines(
-    chunks: AsyncIterable[bytes], backend: str, max_chars: int = MAX_SSE_LINE_CHARS
-) -> AsyncIterator[str]:
-    """Lines of a UTF-8 byte stream split on CRLF, CR or LF only, as the SSE format requires.
+class SseParser:
+    """Incremental SSE parser for one stream; see the module docstring."""
 
-    A leading byte-order mark is dropped. Linear time: only the new text of each chunk is split;
-    an unterminated line is kept as its parts and joined once it ends. A line longer than
-    `max_chars` characters raises BackendUnavailable naming `backend` (memory stays bounded).
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    parts: list[str] = []  # the unterminated line so far
-    size = 0
-    start, after_cr = True, False
-    async for chunk in chunks:
-        text = decoder.decode(chunk)
-        if not text:
-            continue  # e.g. the first bytes of a multi-byte character
-        if start:
-            text, start = text.removeprefix("\ufeff"), False
-        if after_cr and text.startswith("\n"):
-            text = text[1:]  # the LF of a CRLF whose CR ended the previous chunk
-        after_cr = text.endswith("\r")
-        *ended, rest = _EOL.split(text)
-        if ended:
-            ended[0] = "".join((*parts, ended[0]))
-            parts, size = [], 0
-            for line in ended:
-                if len(line) > max_chars:
-                    raise _line_too_long(backend, max_chars)
-                yield line
+    def __init__(
+        self,
+        backend: str,
+        max_line: int = MAX_SSE_LINE_CHARS,
+        max_event: int = MAX_SSE_EVENT_CHARS,
+    ) -> None:
+        self.backend = backend
+        self.max_line = max_line
+        self.max_event = max_event
+        self.done = False  # `data: [DONE]` was seen
+        self._parts: list[bytes] = []  # the unterminated event so far (LF line ends)
+        self._size = 0
+        self._line = 0  # bytes since the last line end
+        self._head: bytes | None = b""  # the first bytes, until it is clear if they are a BOM
+        self._cr = False  # the previous bytes ended with CR (its LF may come next)
+        self._lf = False  # the event so far ends with a line end
+
+    def feed(self, data: bytes) -> list[tuple[str, str]]:
+        """The events that `data` completes, in order."""
+        if self.done:
+            return []
+        if self._head is not None:
+            data = self._head + data
+            if len(data) < 3 and _BOM.startswith(data):
+                self._head = data
+                return []
+            self._head = None
+            data = data.removeprefix(_BOM)
+        if self._cr and data.startswith(b"\n"):
+            data = data[1:]  # the LF of a CRLF whose CR ended the previous bytes
+        if b"\r" in data:
+            self._cr = data.endswith(b"\r")
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        elif data:
+            self._cr = False
+        if not data:
+            return []
+        events: list[tuple[str, str]] = []
+        start = 0
+        if self._lf and data.startswith(b"\n"):  # a blank line right after the kept part
+            self._emit(b"".join(self._parts), events)
+            self._parts, self._size, start = [], 0, 1
+        while not self.done:
+            end = data.find(b"\n\n", start)
+            if end < 0:
+                break
+            block = data[start:end]
+            if self._parts:
+                block = b"".join((*self._parts, block))
+                self._parts, self._size = [], 0
+            self._emit(block, events)
+            start = end + 2
+        if self.done:
+            return events
+        rest = data[start:] if start else data
         if rest:
-            parts.append(rest)
-            size += len(rest)
-            if size > max_chars:
-                raise _line_too_long(backend, max_chars)
-    if start:  # nothing decoded yet: the stream is at most an incomplete character
-        parts = [decoder.decode(b"", final=True).removeprefix("\ufeff")]
-    else:
-        parts.append(decoder.decode(b"", final=True))
-    if line := "".join(parts):
-        yield line
+            self._keep(rest)
+        return events
 
+    def _keep(self, rest: bytes) -> None:
+        """Keeps the start of an unterminated event, within the limits."""
+        last = rest.rfind(b"\n")
+        self._line = self._line + len(rest) if last < 0 else len(rest) - last - 1
+        if self._line > self.max_line:
+            raise self._malformed(f"an SSE line is longer than {self.max_line} characters")
+        self._size += len(rest)
+        if self._size > self.max_event:
+            raise self._malformed(f"an SSE event is longer than {self.max_event} characters")
+        self._parts.append(rest)
+        self._lf = rest.endswith(b"\n")
 
-def _line_too_long(backend: str, max_chars: int) -> BackendUnavailable:
-    return BackendUnavailable(
-        backend, f"malformed stream: an SSE line is longer than {max_chars} characters"
-    )
+    def _emit(self, block: bytes, events: list[tuple[str, str]]) -> None:
+        """Parses one event's lines (without its blank line) and appends it if it has data."""
+        self._line, self._lf = 0, False
+        if len(block) > self.max_event:
+            raise self._malformed(f"an SSE event is longer than {self.max_event} characters")
+        text = block.decode("utf-8", errors="replace")
+        if text.startswith("data: ") and "\n" not in text:  # the common case: one data line
+            data, event = text[6:], ""
+        else:
+            event, lines = "", []
+            for line in text.split("\n"):
+                if not line or line.startswith(":"):
+                    continue
+                name, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if name == "event":
+                    event = value
+                elif name == "data":
+                    lines.append(value)
+            if not lines:
+                return
+            data = "\n".join(lines)
+        events.append((event or "message", data))
+        if data == "[DONE]":
+            self.done = True
 
-
-async def sse_events(
-    lines: AsyncIterable[str], backend: str, max_chars: int = MAX_SSE_EVENT_CHARS
-) -> AsyncIterator[tuple[str, str]]:
-    """(event, data) pairs from SSE lines; comments and unknown fields are skipped.
-
-    The event name defaults to "message". Iteration ends after a `data: [DONE]` event (yielded as
-    ("message", "[DONE]")); an event cut off by the end of the stream is dropped, per the spec.
-    An event whose data lines add up to more than `max_chars` characters raises
-    BackendUnavailable naming `backend`.
-    """
-    event, data, size = "", [], 0
-    async for line in lines:
-        if not line:
-            if data:
-                payload = "\n".join(data)
-                yield event or "message", payload
-                if payload == "[DONE]":
-                    return
-            event, data, size = "", [], 0
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-                size += len(value) + 1
-                if size > max_chars:
-                    reason = f"malformed stream: an SSE event is longer than {max_chars} characters"
-                    raise BackendUnavailable(backend, reason)
+    def _malformed(self, what: str) -> BackendUnavailable:
+        return BackendUnavailable(self.backend, f"malformed stream: {what}")

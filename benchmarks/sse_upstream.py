@@ -89,7 +89,8 @@ class Upstream(asyncio.Protocol):
         for start in range(0, tokens, self.burst):
             if transport.is_closing():
                 return
-            transport.write(b"".join(_content(i) for i in range(start, start + self.burst)[:tokens]))
+            burst = range(start, min(start + self.burst, tokens))
+            transport.write(b"".join(_content(i) for i in burst))
             if self.gap_s and start + self.burst < tokens:
                 await asyncio.sleep(self.gap_s)
         stop = {"index": 0, "delta": {}, "finish_reason": "stop"}

@@ -56,9 +56,20 @@ async def test_streams_text_and_usage(upstream, backend):
     """text_delta events become deltas; input/output tokens come from message_start/_delta."""
     upstream.script(Script(tokens=3, prompt_tokens=30))
     *deltas, finish = await collect(backend)
-    assert [d.text for d in deltas] == ["t0 ", "t1 ", "t2 "]
+    assert "".join(d.text for d in deltas) == "t0 t1 t2 "
     assert all(isinstance(d, TextDelta) for d in deltas)
     assert finish == Finish(30, 3, "stop")
+
+
+async def test_deltas_that_arrive_together_are_relayed_as_one(upstream, backend):
+    """text_delta events read at once become one delta carrying the estimates of them all;
+    ones that arrive apart stay apart (nothing waits to be coalesced)."""
+    upstream.script(Script(tokens=3))
+    deltas = (await collect(backend))[:-1]
+    assert [d.text for d in deltas] == ["t0 t1 t2 "] and deltas[0].tokens == 3
+    upstream.script(Script(tokens=3, delay_s=0.05))
+    deltas = (await collect(backend))[:-1]
+    assert [d.text for d in deltas] == ["t0 ", "t1 ", "t2 "]
 
 
 async def test_completed_streams_reuse_the_keep_alive_connection(upstream, backend):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from backends.http_common import MAX_PROBE_BYTES
+from backends.http_stream import MAX_PROBE_BYTES
 from backends.openai_compat import OpenAICompatBackend, OpenAIConfig
 from router.core.backend import Finish, TextDelta
 from router.core.errors import BackendUnavailable, InvalidArgument, ResourceExhausted
@@ -64,7 +64,7 @@ async def test_streams_text_and_usage_from_the_usage_chunk(upstream, backend):
     """Deltas carry the content chunks, and Finish takes its counts from the final usage chunk."""
     upstream.script(Script(tokens=4, prompt_tokens=21))
     *deltas, finish = await collect(backend)
-    assert [d.text for d in deltas] == ["t0 ", "t1 ", "t2 ", "t3 "]
+    assert "".join(d.text for d in deltas) == "t0 t1 t2 t3 "
     assert all(isinstance(d, TextDelta) for d in deltas)
     assert finish == Finish(21, 4, "stop")
     sent = upstream.requests[-1].json
@@ -144,6 +144,18 @@ async def test_first_token_timeout(upstream, fast_backend, mode):
     assert 0.25 < time.monotonic() - start < 1.5
 
 
+async def test_chunks_that_arrive_together_are_relayed_as_one(upstream, backend):
+    """Content chunks read at once become one delta counting them all; chunks that arrive apart
+    stay apart (nothing waits to be coalesced), and the counts add up to the usage."""
+    upstream.script(Script(tokens=5))
+    *deltas, finish = await collect(backend)
+    assert [(d.text, d.tokens) for d in deltas] == [("t0 t1 t2 t3 t4 ", 5)]
+    upstream.script(Script(tokens=3, delay_s=0.05))
+    *deltas, finish = await collect(backend)
+    assert [(d.text, d.tokens) for d in deltas] == [("t0 ", 1), ("t1 ", 1), ("t2 ", 1)]
+    assert finish.completion_tokens == 3
+
+
 async def test_stall_mid_stream(upstream, fast_backend):
     """A stream that stops after 2 tokens fails with a stall error once between_tokens_s passes."""
     upstream.script(Script(mode="stall", after=2))
@@ -151,7 +163,8 @@ async def test_stall_mid_stream(upstream, fast_backend):
     with pytest.raises(BackendUnavailable) as info:
         async for event in fast_backend.generate(make_request()):
             seen.append(event)
-    assert len(seen) == 2 and "stalled: no token for 0.3 s after 2 tokens" in info.value.reason
+    assert sum(d.tokens for d in seen) == 2
+    assert "stalled: no token for 0.3 s after 2 tokens" in info.value.reason
 
 
 async def test_total_timeout(upstream):
@@ -311,15 +324,15 @@ async def test_scripts_apply_in_order_then_the_default(upstream, backend):
     """Queued scripts answer the next requests in order (a 500, then a normal stream)."""
     upstream.script(Script(mode="status", status=500), Script(tokens=2))
     assert (await fails(backend)).reason.startswith("HTTP 500")
-    assert len(await collect(backend)) == 3
-    assert len(await collect(backend)) == upstream.default.tokens + 1
+    assert (await collect(backend))[-1].completion_tokens == 2
+    assert (await collect(backend))[-1].completion_tokens == upstream.default.tokens
 
 
 async def test_a_leading_bom_is_ignored(upstream, backend):
     """A stream that starts with a byte-order mark (split across chunks) loses no token."""
     upstream.script(Script(tokens=3, bom=True))
     *deltas, finish = await collect(backend)
-    assert [d.text for d in deltas] == ["t0 ", "t1 ", "t2 "] and finish.completion_tokens == 3
+    assert "".join(d.text for d in deltas) == "t0 t1 t2 " and finish.completion_tokens == 3
 
 
 async def test_an_endless_line_fails_the_attempt(upstream, backend):

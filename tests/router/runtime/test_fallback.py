@@ -119,7 +119,7 @@ async def test_generate_reaches_the_real_llamacpp_server(start_server, llamacpp_
     srv = await start_server(config)
     decisions, deltas, usage = await collect(srv.stub.Generate(request(max_tokens=12)))
     assert decisions[0].backend == "gpu" and decisions[0].tier == pb.CLOUD_GPU
-    assert "".join(deltas).strip() and usage.completion_tokens == len(deltas)
+    assert "".join(deltas).strip() and 0 < len(deltas) <= usage.completion_tokens
     assert usage.prompt_tokens > 0 and usage.backends_tried == ["gpu"]
     assert usage.cost_usd == pytest.approx((usage.prompt_tokens + usage.completion_tokens) * 0.2e-6)
     await assert_nothing_leaks(srv)
@@ -155,7 +155,7 @@ async def test_refused_connections_fall_back(start_server, upstream, second_upst
     srv = await start_server(fleet(upstream.base_url, second_upstream.base_url))
     await upstream.refuse()
     _, deltas, usage = await collect(srv.stub.Generate(request(max_tokens=5)))
-    assert usage.backends_tried == ["primary", "secondary"] and len(deltas) == 5
+    assert usage.backends_tried == ["primary", "secondary"] and "".join(deltas) == "t0 t1 t2 t3 t4 "
 
 
 async def test_429_cools_the_backend_down_for_retry_after(start_server, upstream, second_upstream):
@@ -207,7 +207,7 @@ async def test_failure_after_the_first_token_is_unavailable_not_truncation(
             while (msg := await call.read()) is not grpc.aio.EOF:
                 if msg.HasField("delta"):
                     deltas.append(msg.delta.text)
-        assert deltas == ["t0 ", "t1 "]
+        assert "".join(deltas) == "t0 t1 "
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "output is incomplete" in err.value.details()
         # The 2 tokens streamed are charged with the prompt (on primary, $0.1 per Mtok).
@@ -260,7 +260,7 @@ async def test_anthropic_backend_streams_through_the_router(start_server, upstre
     srv = await start_server(config)
     upstream.default = Script(tokens=4)
     decisions, deltas, usage = await collect(srv.stub.Generate(request(max_tokens=4)))
-    assert decisions[0].tier == pb.REMOTE_API and deltas == ["t0 ", "t1 ", "t2 ", "t3 "]
+    assert decisions[0].tier == pb.REMOTE_API and "".join(deltas) == "t0 t1 t2 t3 "
     assert usage.prompt_tokens == 11 and usage.completion_tokens == 4
     assert upstream.requests[-1].headers.get("x-api-key") == "sk-ant-test"
 
@@ -282,7 +282,8 @@ async def test_killing_the_llamacpp_server_mid_stream(start_server, second_upstr
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "backend primary" in err.value.details()
         _, deltas, usage = await collect(srv.stub.Generate(request(max_tokens=5)))
-        assert usage.backends_tried == ["primary", "secondary"] and len(deltas) == 5
+        assert usage.backends_tried == ["primary", "secondary"]
+        assert "".join(deltas) == "t0 t1 t2 t3 t4 "
         await assert_nothing_leaks(srv, second_upstream)
 
 
@@ -324,7 +325,7 @@ async def test_a_one_backend_fleet_does_not_go_out_on_a_429(start_server, upstre
         await collect(srv.stub.Generate(request(max_tokens=2)))
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "HTTP 429" in err.value.details()
     _, deltas, usage = await collect(srv.stub.Generate(request(max_tokens=2)))
-    assert usage.backend == "only" and len(deltas) == 5
+    assert usage.backend == "only" and "".join(deltas) == "t0 t1 t2 t3 t4 "
     await assert_nothing_leaks(srv, upstream)
 
 
@@ -341,5 +342,5 @@ async def test_the_only_trusted_backend_stays_in_for_restricted_requests(
     _, deltas, usage = await collect(
         srv.stub.Generate(request(max_tokens=2, privacy=pb.RESTRICTED))
     )
-    assert usage.backend == "primary" and len(deltas) == 5
+    assert usage.backend == "primary" and "".join(deltas) == "t0 t1 t2 t3 t4 "
     await assert_nothing_leaks(srv, upstream, second_upstream)
