@@ -15,7 +15,8 @@ Health checking and reflection pass untouched.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -73,11 +74,11 @@ class Gate(grpc.aio.ServerInterceptor):
 
         if handler.response_streaming:
             inner_stream = handler.unary_stream
+            if not inspect.iscoroutinefunction(inner_stream):
+                raise TypeError(f"{method}: streaming handlers write with context.write")
 
-            async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                msg = await prepare(raw, context)
-                async for item in inner_stream(msg, context):
-                    yield item
+            async def stream(raw: bytes, context: grpc.aio.ServicerContext) -> None:
+                await inner_stream(await prepare(raw, context), context)
 
             return grpc.unary_stream_rpc_method_handler(
                 stream, response_serializer=handler.response_serializer

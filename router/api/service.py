@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import grpc
@@ -55,16 +55,19 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.GenerateResponse]:
+    ) -> None:
+        """Writes the stream with context.write (no generator between the engine and gRPC)."""
         req = await self._request(request, context)
+        write = context.write
         try:
-            async for event in self.router.generate(req):
-                if isinstance(event, TextDelta):
-                    yield pb.GenerateResponse(delta=pb.Delta(text=event.text))
-                elif isinstance(event, Decision):
-                    yield pb.GenerateResponse(decision=convert.decision_to_pb(event))
-                else:
-                    yield pb.GenerateResponse(usage=convert.usage_to_pb(event))
+            async with contextlib.aclosing(self.router.generate(req)) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        await write(pb.GenerateResponse(delta=pb.Delta(text=event.text)))
+                    elif isinstance(event, Decision):
+                        await write(pb.GenerateResponse(decision=convert.decision_to_pb(event)))
+                    else:
+                        await write(pb.GenerateResponse(usage=convert.usage_to_pb(event)))
         except Exception as exc:
             await abort(context, exc)
 

@@ -1,4 +1,7 @@
-"""One attempt of a Generate on one backend: its stream, its timing and what it used so far.
+"""One attempt of a Generate on one backend: its timing and what it used so far.
+
+The generation loop (router/runtime/generation.py) reads the backend's stream itself (one
+async-generator hop per delta less) and tells the attempt about each event: `delta`, `finish`.
 
 Timing is per attempt: the backend's statistics get this attempt's own time to first token and
 total time, measured from its admission (the wait for placement and any failed earlier attempt
@@ -15,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 
 from router.core import estimates
-from router.core.backend import Finish, TextDelta
+from router.core.backend import Finish, StreamEvent, TextDelta
 from router.core.errors import BackendUnavailable
 from router.core.types import Decision, Request, Usage
 from router.runtime.context import Runtime
@@ -43,23 +46,24 @@ class Attempt:
         """True once the first token went out: a failure can no longer be retried elsewhere."""
         return self.first_token_at > 0
 
-    async def stream(self) -> AsyncIterator[TextDelta | Usage]:
-        """The backend's deltas, then the usage; a stream without a Finish is a failure."""
-        async for event in self.backend.generate(self._request):
-            if isinstance(event, TextDelta):
-                if not self.first_token_at:
-                    self.first_token_at = time.perf_counter()
-                    self.usage.ttft_ms = (self.first_token_at - self._started) * 1e3
-                self.usage.completion_tokens += event.tokens
-                yield event
-            elif isinstance(event, Finish):
-                self._finish(event)
-                yield self.usage
-                return
-        reason = f"stream ended without a finish (after {self.usage.completion_tokens} tokens)"
-        raise BackendUnavailable(self.backend.name, reason)
+    def stream(self) -> AsyncIterator[StreamEvent]:
+        """The backend's stream for this attempt (the caller closes it)."""
+        return self.backend.generate(self._request)
 
-    def _finish(self, event: Finish) -> None:
+    def delta(self, event: TextDelta) -> None:
+        """Counts a delta the backend sent (and its time, if it is the first)."""
+        if not self.first_token_at:
+            self.first_token_at = time.perf_counter()
+            self.usage.ttft_ms = (self.first_token_at - self._started) * 1e3
+        self.usage.completion_tokens += event.tokens
+
+    def unfinished(self) -> BackendUnavailable:
+        """The error for a backend stream that ended without its Finish."""
+        reason = f"stream ended without a finish (after {self.usage.completion_tokens} tokens)"
+        return BackendUnavailable(self.backend.name, reason)
+
+    def finish(self, event: Finish) -> None:
+        """Takes the backend's exact counts, prices them and records the attempt's timing."""
         now = time.perf_counter()
         usage = self.usage
         usage.prompt_tokens = event.prompt_tokens

@@ -9,7 +9,6 @@ router/runtime/request_logging.py, admission in router/runtime/admission.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -189,7 +188,7 @@ class Router:
                     raise exc.within(f"requests[{i}].") from None
             return await rt.batcher.solve_group(contexts)
 
-    async def generate(self, request: Request) -> AsyncIterator[Decision | TextDelta | Usage]:
+    def generate(self, request: Request) -> AsyncIterator[Decision | TextDelta | Usage]:
         """Yields a decision, text deltas and the usage; re-places before the first token fails.
 
         If the chosen backend fails before its first token (refused, 5xx, 429, timeout, full),
@@ -197,12 +196,10 @@ class Router:
         decision is yielded, up to `fallback.max_attempts` backends within the deadline. After
         the first token a failure ends the stream with UNAVAILABLE: never a silent truncation.
         Every admission is settled or released exactly once (router/runtime/generation.py).
+        The stream runs on the version current now; close it (contextlib.aclosing) when
+        leaving it early.
         """
-        with self.runtime.in_use() as rt:
-            events = generation.generate(rt, request, self._log)
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    yield event
+        return generation.generate(self.runtime, request, self._log)
 
     def _log(
         self,

@@ -14,6 +14,7 @@ everything. Each request ends with one call of the `ended` callback
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -35,59 +36,71 @@ Ended = Callable[..., None]  # (kind, request, started, *, usage, error, ctx): l
 async def generate(
     rt: Runtime, request: Request, ended: Ended
 ) -> AsyncIterator[Decision | TextDelta | Usage]:
-    """Yields a decision, text deltas and the usage on version `rt`; see the module docstring."""
-    started = time.perf_counter()
-    usage = Usage()
-    ctx = None
-    try:
-        ctx = await rt.context(request)
-        last: RouterError = RouterError("no attempt")  # the latest backend failure
-        for attempt in range(1, rt.config.fallback.max_attempts + 1):
-            try:
-                decision, admission = await rt.batcher.place(ctx, admit=True)
-            except RouterError as exc:
-                if attempt == 1:
+    """Yields a decision, text deltas and the usage on version `rt`; see the module docstring.
+
+    While it runs, `rt` counts as in use (a reload's drain waits for it). The backend's stream
+    is read here directly: one generator between the backend and the service, not a stack."""
+    with rt.in_use():
+        started = time.perf_counter()
+        usage = Usage()
+        ctx = None
+        try:
+            ctx = await rt.context(request)
+            last: RouterError = RouterError("no attempt")  # the latest backend failure
+            for attempt in range(1, rt.config.fallback.max_attempts + 1):
+                try:
+                    decision, admission = await rt.batcher.place(ctx, admit=True)
+                except RouterError as exc:
+                    if attempt == 1:
+                        raise
+                    tried = ", ".join(usage.backends_tried)
+                    reason = f"{last} (tried {tried}; no other backend: {exc})"
+                    raise RequestFailed(last.code, reason) from None
+                usage.backend = decision.backend
+                usage.backends_tried.append(decision.backend)
+                run = Attempt(rt, decision, request, started, usage)
+                try:  # from here on, every way out settles or releases the admission
+                    yield decision
+                    async with contextlib.aclosing(run.stream()) as stream:
+                        async for event in stream:
+                            if isinstance(event, TextDelta):
+                                run.delta(event)
+                                yield event
+                            else:
+                                run.finish(event)
+                                break
+                        else:
+                            raise run.unfinished()
+                    yield usage
+                except (BackendUnavailable, ResourceExhausted) as exc:
+                    _end(run, admission, "error")
+                    last = _backend_failed(rt, decision.backend, exc, run.streaming)
+                    left = request.time_left()
+                    if left is not None and left <= 0:
+                        raise
+                    log.info(
+                        "fallback",
+                        request_id=request.request_id,
+                        failed=decision.backend,
+                        error=str(exc),
+                        attempt=attempt,
+                    )
+                    ctx = replace(ctx, excluded={**ctx.excluded, decision.backend: str(exc)})
+                    continue
+                except BaseException:
+                    _end(run, admission, "cancelled")
                     raise
-                raise RequestFailed(
-                    last.code,
-                    f"{last} (tried {', '.join(usage.backends_tried)}; no other backend: {exc})",
-                ) from None
-            usage.backend = decision.backend
-            usage.backends_tried.append(decision.backend)
-            run = Attempt(rt, decision, request, started, usage)
-            try:  # from here on, every way out settles or releases the admission
-                yield decision
-                async for event in run.stream():
-                    yield event
-            except (BackendUnavailable, ResourceExhausted) as exc:
-                _end(run, admission, "error")
-                last = _backend_failed(rt, decision.backend, exc, run.streaming)
-                left = request.time_left()
-                if left is not None and left <= 0:
-                    raise
-                log.info(
-                    "fallback",
-                    request_id=request.request_id,
-                    failed=decision.backend,
-                    error=str(exc),
-                    attempt=attempt,
-                )
-                ctx = replace(ctx, excluded={**ctx.excluded, decision.backend: str(exc)})
-                continue
-            except BaseException:
-                _end(run, admission, "cancelled")
-                raise
-            admission.settle(usage)
-            rt.health.success(decision.backend)
-            break
-        else:
-            raise RequestFailed(last.code, f"{last} (tried {', '.join(usage.backends_tried)})")
-    except BaseException as exc:
-        if not usage.total_ms:
-            usage.total_ms = (time.perf_counter() - started) * 1e3
-        ended("generate", request, started, usage=usage, error=exc, ctx=ctx)
-        raise
-    ended("generate", request, started, usage=usage, ctx=ctx)
+                admission.settle(usage)
+                rt.health.success(decision.backend)
+                break
+            else:
+                raise RequestFailed(last.code, f"{last} (tried {', '.join(usage.backends_tried)})")
+        except BaseException as exc:
+            if not usage.total_ms:
+                usage.total_ms = (time.perf_counter() - started) * 1e3
+            ended("generate", request, started, usage=usage, error=exc, ctx=ctx)
+            raise
+        ended("generate", request, started, usage=usage, ctx=ctx)
 
 
 def _end(run: Attempt, admission: Admission, reason: str) -> None:
