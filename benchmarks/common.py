@@ -102,9 +102,10 @@ class ServerProcess:
         return server
 
     @classmethod
-    def echo(cls, name: str = "echo") -> ServerProcess:
+    def echo(cls, name: str = "echo", gap_ms: float = 0.0) -> ServerProcess:
         port = free_port()
         argv = [sys.executable, "-m", "benchmarks.echo_server", "--port", str(port)]
+        argv += ["--gap-ms", str(gap_ms)]
         return cls(argv, port, name)
 
     @property

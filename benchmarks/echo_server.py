@@ -4,7 +4,8 @@ Same grpcio, same asyncio server, same options and the same generated TokenRoute
 the router (so the GenerateRequest is parsed and the answers serialized the same way); no
 policy work at all. Route returns an empty RouteDecision; Generate streams what a routed stream
 of `max_tokens` messages carries: a decision, `max_tokens` deltas and the usage (the bare
-streaming floor for the relay benchmark). Usage:
+streaming floor for the relay benchmark), with `--gap-ms` between deltas (a paced floor).
+Usage:
 
     python -m benchmarks.echo_server --port 50099
 """
@@ -25,6 +26,9 @@ from router.api import router_pb2_grpc as pb_grpc
 class EchoService(pb_grpc.TokenRouterServicer):
     """Route answers an empty decision, Generate a canned stream; the rest stay UNIMPLEMENTED."""
 
+    def __init__(self, gap_s: float = 0.0) -> None:
+        self.gap_s = gap_s
+
     async def Route(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> pb.RouteDecision:
@@ -36,14 +40,16 @@ class EchoService(pb_grpc.TokenRouterServicer):
         n = request.max_tokens
         yield pb.GenerateResponse(decision=pb.RouteDecision(backend="echo"))
         for i in range(n):
+            if self.gap_s and i:
+                await asyncio.sleep(self.gap_s)
             yield pb.GenerateResponse(delta=pb.Delta(text=f"t{i} "))
         yield pb.GenerateResponse(usage=pb.Usage(completion_tokens=n, finish_reason="stop"))
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, gap_s: float = 0.0) -> None:
     """Serves until SIGTERM or SIGINT."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])  # as router/api/server.py
-    pb_grpc.add_TokenRouterServicer_to_server(EchoService(), server)
+    pb_grpc.add_TokenRouterServicer_to_server(EchoService(gap_s), server)
     server.add_insecure_port(f"{host}:{port}")
     await server.start()
     stop = asyncio.Event()
@@ -58,8 +64,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--gap-ms", type=float, default=0.0, help="Generate: pause per delta")
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port))
+    asyncio.run(serve(args.host, args.port, args.gap_ms / 1e3))
 
 
 if __name__ == "__main__":

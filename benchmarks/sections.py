@@ -11,6 +11,7 @@ from benchmarks import (
     edge_streaming,
     http_streaming,
     load,
+    relay,
     route_overhead,
     routing_quality,
     solver_section,
@@ -33,6 +34,11 @@ SECTIONS: list[SectionSpec] = [
         "http_streaming",
         "HTTP Generate through the router vs straight to a llama.cpp server",
         http_streaming.run,
+    ),
+    SectionSpec(
+        "relay",
+        "token relay on an upstream that outruns the client vs the bare gRPC streaming floor",
+        relay.run,
     ),
     SectionSpec("load", "concurrent Generate streams on a scripted backend", load.run),
     SectionSpec(
