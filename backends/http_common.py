@@ -31,6 +31,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import orjson
+
 from backends import wire
 from backends.wire import WireError
 from router.core.backend_config import MAX_EJECTION_S, TimeoutsConfig
@@ -222,11 +224,18 @@ def token_count(value: Any, limit: int = MAX_REPORTED_TOKENS) -> int | None:
 
 
 def parse_json(backend: str, data: str, secret: str | None = None) -> dict[str, Any]:
-    """One SSE event's JSON object, or BackendUnavailable naming the malformed data."""
+    """One SSE event's JSON object, or BackendUnavailable naming the malformed data.
+
+    orjson first (~4x faster than json on a typical chunk); what it refuses (NaN, integers past
+    64 bits, nesting past 1024) goes to the standard decoder, so the same documents are accepted.
+    """
     try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError):  # RecursionError: nested too deep
-        doc = None
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:
+            doc = json.loads(data)
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
+            doc = None
     if not isinstance(doc, dict):
         snippet = redact(data, secret)[:80]
         reason = f"malformed stream: event data is not a JSON object: {snippet!r}"
