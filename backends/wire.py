@@ -181,6 +181,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self._paused = False
+        self._head_bytes = 0  # bytes fed to the parser before the headers were complete
         self._until_eof = False  # the body ends when the connection does (no length, not chunked)
         self.keep_alive = False  # the last answer allows another request on this connection
 
@@ -216,11 +217,17 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
+            if not response.got_headers:  # httptools buffers an unfinished header line whole
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEADER_BYTES:
+                    raise ProtocolError(f"response headers longer than {MAX_HEADER_BYTES} bytes")
         except ProtocolError as exc:
             response.fail(exc)
             self.abort()
         except httptools.HttpParserError as exc:
-            response.fail(ProtocolError(f"malformed HTTP response: {exc}"))
+            cause = exc.__context__  # what a callback raised, e.g. headers too long
+            error = cause if isinstance(cause, ProtocolError) else None
+            response.fail(error or ProtocolError(f"malformed HTTP response: {exc}"))
             self.abort()
 
     def eof_received(self) -> bool:
@@ -260,6 +267,7 @@ class _Connection(asyncio.Protocol):
         self.response = response = Response(self)
         self.parser = httptools.HttpResponseParser(self)
         self._until_eof = self.keep_alive = False
+        self._head_bytes = 0
         assert self.transport is not None
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
