@@ -181,6 +181,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self._paused = False
+        self._head_bytes = 0  # bytes fed to the parser before the headers were complete
         self._until_eof = False  # the body ends when the connection does (no length, not chunked)
         self.keep_alive = False  # the last answer allows another request on this connection
 
@@ -216,11 +217,17 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
+            if not response.got_headers:  # httptools buffers an unfinished header line whole
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEADER_BYTES:
+                    raise ProtocolError(f"response headers longer than {MAX_HEADER_BYTES} bytes")
         except ProtocolError as exc:
             response.fail(exc)
             self.abort()
         except httptools.HttpParserError as exc:
-            response.fail(ProtocolError(f"malformed HTTP response: {exc}"))
+            cause = exc.__context__  # what a callback raised, e.g. headers too long
+            error = cause if isinstance(cause, ProtocolError) else None
+            response.fail(error or ProtocolError(f"malformed HTTP response: {exc}"))
             self.abort()
 
     def eof_received(self) -> bool:
@@ -235,6 +242,11 @@ class _Connection(asyncio.Protocol):
             else:
                 response.fail(_lost(exc, response.got_headers))
         self.pool._forget(self)
+
+    @property
+    def usable(self) -> bool:
+        """Open, and not being closed (the end may have arrived before connection_lost runs)."""
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
 
     def pause(self) -> None:
         if not self._paused and self.transport is not None:
@@ -255,6 +267,7 @@ class _Connection(asyncio.Protocol):
         self.response = response = Response(self)
         self.parser = httptools.HttpResponseParser(self)
         self._until_eof = self.keep_alive = False
+        self._head_bytes = 0
         assert self.transport is not None
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
@@ -266,7 +279,7 @@ class _Connection(asyncio.Protocol):
             return
         self.response = None
         self.resume()
-        keep = reusable and not self.closed and self.keep_alive
+        keep = reusable and self.usable and self.keep_alive
         if not keep:
             self.abort()
         self.pool._release(self, keep)
@@ -339,31 +352,36 @@ class Pool:
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
-            if conn.closed or now - conn.idle_since > self.keepalive_expiry:
-                conn.abort()
-                self._open -= 1
-                continue
-            return conn
-        if self._open >= self.max_connections:
+            if conn.usable and now - conn.idle_since <= self.keepalive_expiry:
+                return conn
+            conn.abort()
+            self._open -= 1
+        if self._open < self.max_connections:
+            self._open += 1
+        else:  # wait for a connection or a slot: either is handed over, counted in `_open`
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
                 async with asyncio.timeout(timeout):
                     conn = await waiter
             except BaseException:
-                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                    self._release(waiter.result(), True)  # handed over as we gave up
-                elif not waiter.done():
+                if not waiter.done():
                     waiter.cancel()
+                elif not waiter.cancelled():  # handed over as we gave up: pass it on
+                    given = waiter.result()
+                    if given is None:
+                        self._free_slot()
+                    else:
+                        self._release(given, given.usable)
                 raise
             if conn is not None:
-                return conn
-        self._open += 1
+                if conn.usable:
+                    return conn
+                conn.abort()  # closed since it was handed over: its slot opens a new one
         try:
             return await self._connect(timeout)
         except BaseException:
-            self._open -= 1
-            self._wake_waiter()
+            self._free_slot()
             raise
 
     async def _connect(self, timeout: float) -> _Connection:
@@ -397,23 +415,23 @@ class Pool:
             self._idle.append(conn)
             return
         conn.abort()
-        self._open -= 1
-        self._wake_waiter()
+        self._free_slot()
 
-    def _wake_waiter(self) -> None:
-        """A connection slot freed: the first waiter opens a new connection."""
+    def _free_slot(self) -> None:
+        """A connection slot freed: it goes to the first waiter (who opens a connection on it),
+        so that a request arriving before that waiter resumes cannot take it too."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
+        self._open -= 1
 
     def _forget(self, conn: _Connection) -> None:
         """An idle connection the server closed leaves the pool at once."""
         if conn in self._idle:
             self._idle.remove(conn)
-            self._open -= 1
-            self._wake_waiter()
+            self._free_slot()
 
     async def aclose(self) -> None:
         """Closes idle connections; busy ones close when their response is done."""
