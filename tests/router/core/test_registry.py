@@ -284,7 +284,7 @@ def test_no_module_of_the_project_imports_a_specific_plugin():
     root = Path(__file__).resolve().parents[3]
     plugin = re.compile(
         r"^\s*(?:from|import)\s+(policies\.(?!params\b|detectors\b|linear_regex\b)\w+"
-        r"|backends\.(?!http_common\b|http_backend\b|http_stream\b|wire\b|sse\b|gguf\b)\w+)",
+        r"|backends\.(?!http_common\b|http_backend\b|http_stream\b|wire\b|wire_conn\b|sse\b|gguf\b)\w+)",
         re.MULTILINE,
     )
     found = []
