@@ -151,6 +151,9 @@ class Pool:
                 if conn.usable:
                     return conn
                 conn.abort()  # closed since it was handed over: its slot opens a new one
+        if self._closed:  # closed while this request waited
+            self._free_slot()
+            raise WireError("client closed")
         try:
             return await self._connect(timeout)
         except BaseException:
