@@ -108,11 +108,16 @@ class AnthropicBackend(HttpBackend):
             ) as events:
                 while not (stopped or done) and (batch := await events.batch()) is not None:
                     texts: list[str] = []
+                    failed: BackendUnavailable | None = None  # raised after the texts before it
                     for event, data in batch:
                         if data == "[DONE]":  # not how Anthropic ends a stream: incomplete
                             done = True
                             break
-                        doc = parse_json(self.name, data, key)
+                        try:
+                            doc = parse_json(self.name, data, key)
+                        except BackendUnavailable as exc:
+                            failed = exc
+                            break
                         kind = doc.get("type") or event
                         if kind == "message_start":
                             prompt = _prompt_tokens(field(doc, "message")) or prompt
@@ -131,7 +136,8 @@ class AnthropicBackend(HttpBackend):
                             stopped = True
                             break
                         elif kind == "error":
-                            raise BackendUnavailable(self.name, _error_reason(doc, key))
+                            failed = BackendUnavailable(self.name, _error_reason(doc, key))
+                            break
                     if texts:
                         deltas += len(texts)
                         text = "".join(texts)
@@ -139,6 +145,8 @@ class AnthropicBackend(HttpBackend):
                         # charged this estimate per delta.
                         yield TextDelta(text, sum(completion_tokens_estimate(t) for t in texts))
                         clock.tick(len(texts))
+                    if failed is not None:
+                        raise failed
                 if stopped:
                     await events.drain()
             if not stopped:

@@ -134,13 +134,19 @@ class OpenAICompatBackend(HttpBackend):
             ) as events:
                 while not done and (batch := await events.batch()) is not None:
                     texts: list[str] = []
+                    failed: BackendUnavailable | None = None  # raised after the texts before it
                     for _, data in batch:
                         if data == "[DONE]":
                             done = True
                             break
-                        chunk = parse_json(self.name, data, key)
+                        try:
+                            chunk = parse_json(self.name, data, key)
+                        except BackendUnavailable as exc:
+                            failed = exc
+                            break
                         if isinstance(chunk.get("error"), dict | str):
-                            raise BackendUnavailable(self.name, self._stream_error(chunk, key))
+                            failed = BackendUnavailable(self.name, self._stream_error(chunk, key))
+                            break
                         usage = field(chunk, "usage") or usage
                         choices = chunk.get("choices")
                         choice = choices[0] if isinstance(choices, list) and choices else {}
@@ -153,6 +159,8 @@ class OpenAICompatBackend(HttpBackend):
                         chunks += len(texts)
                         yield TextDelta(texts[0] if len(texts) == 1 else "".join(texts), len(texts))
                         clock.tick(len(texts))
+                    if failed is not None:
+                        raise failed
                 if done:
                     await events.drain()
             if not finish:  # [DONE] alone: llama-cpp-python ends interrupted streams so

@@ -53,13 +53,13 @@ class SseParser:
                 return []
             self._head = None
             data = data.removeprefix(_BOM)
-        if self._cr and data.startswith(b"\n"):
-            data = data[1:]  # the LF of a CRLF whose CR ended the previous bytes
+        if self._cr and data:
+            self._cr = False
+            if data.startswith(b"\n"):
+                data = data[1:]  # the LF of a CRLF whose CR ended the previous bytes
         if b"\r" in data:
             self._cr = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        elif data:
-            self._cr = False
         if not data:
             return []
         events: list[tuple[str, str]] = []

@@ -17,7 +17,10 @@ router relays it is coalesced for free.
 * Memory is bounded: a connection stops reading from its socket while more than
   `HIGH_WATER` bytes of body wait to be read, and at most `MAX_HEADER_BYTES` of headers.
 * Failures raise `WireError` subclasses (mapped to readable backend errors by
-  backends/http_common.py). No proxies, no HTTP/2, no compression (none is asked for).
+  backends/http_common.py). Interim 1xx answers are skipped; configured headers replace the
+  defaults (Host, User-Agent) and a request's own replace those, by case-insensitive name.
+  Connecting tries a name's addresses Happy-Eyeballs style (the next after 250 ms). No proxies,
+  no HTTP/2, no compression (none is asked for).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from backends.wire_conn import (
     Response,
     WireError,
 )
+from router.core.backend_config import checked_headers
 
 __all__ = [
     "HIGH_WATER",
@@ -84,8 +88,10 @@ class Pool:
         self.connect_timeout = connect_timeout
         self.keepalive_expiry = keepalive_expiry
         self.origin = f"{'https' if self.https else 'http'}://{authority}"
-        fixed = [("host", authority), ("user-agent", "tokenrouter"), *headers]
-        self._fixed = "".join(f"{k}: {v}\r\n" for k, v in fixed)
+        fixed = {"host": authority, "user-agent": "tokenrouter"}
+        fixed.update(checked_headers(headers))  # the config's replace the defaults
+        self._fixed = fixed
+        self._fixed_text = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
         self._idle: list[Connection] = []
         self._open = 0  # connections open or being opened
         self._waiters: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
@@ -105,9 +111,19 @@ class Pool:
     ) -> Response:
         """Sends a request for `path` (absolute: `prefix` is the base URL's path) and waits for
         its status and headers, at most `timeout` seconds in all."""
-        extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        try:
+            own = checked_headers(headers.items())
+        except ValueError as exc:
+            raise WireError(str(exc)) from None
+        if own.keys() & self._fixed.keys():  # a request's headers replace the pool's
+            own = {**self._fixed, **own}
+            fixed = ""
+        else:
+            fixed = self._fixed_text
+        own.pop("content-length", None)
+        extra = "".join(f"{k}: {v}\r\n" for k, v in own.items())
         length = f"content-length: {len(body)}\r\n" if body or method == "POST" else ""
-        head = f"{method} {path} HTTP/1.1\r\n{self._fixed}{extra}{length}\r\n"
+        head = f"{method} {path} HTTP/1.1\r\n{fixed}{extra}{length}\r\n"
         deadline = time.monotonic() + timeout
         raw = head.encode("latin-1")
         conn = await self._acquire(max(0.0, deadline - time.monotonic()))
@@ -170,8 +186,12 @@ class Pool:
                     self.port,
                     ssl=self._ssl,
                     server_hostname=self.host if self._ssl else None,
+                    happy_eyeballs_delay=0.25,  # a dead first address does not cost the timeout
+                    interleave=1,
                 )
         except TimeoutError:
+            if timeout < self.connect_timeout:
+                raise  # the caller's deadline, not the connect timeout
             raise ConnectTimeout(f"connect to {self.host}:{self.port} timed out") from None
         except ConnectionRefusedError as exc:
             raise ConnectFailed(str(exc), refused=True) from None

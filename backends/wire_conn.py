@@ -175,6 +175,7 @@ class Connection(asyncio.Protocol):
         self._head_bytes = 0  # bytes fed to the parser before the headers were complete
         self._until_eof = False  # the body ends when the connection does (no length, not chunked)
         self.keep_alive = False  # the last answer allows another request on this connection
+        self._interim = False  # parsing a 1xx answer, which precedes the final one
 
     # httptools calls these on the protocol; they go to the current response.
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -183,17 +184,26 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         response = self.response
-        if response is not None:
-            h = response._raw_headers
-            names = {n for n, _ in h}
-            self._until_eof = "content-length" not in names and "transfer-encoding" not in names
-            response.on_headers_complete()
+        if response is None:
+            return
+        if response.got_headers:  # a second answer to one request: out of step
+            raise ProtocolError("more than one response to a request")
+        if 100 <= self.parser.get_status_code() < 200:  # 100 Continue, 103 Early Hints...
+            self._interim = True  # skipped (the final answer follows), as HTTP/1.1 says
+            response._raw_headers.clear()
+            return
+        names = {n for n, _ in response._raw_headers}
+        self._until_eof = "content-length" not in names and "transfer-encoding" not in names
+        response.on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         if self.response is not None:
             self.response.on_body(body)
 
     def on_message_complete(self) -> None:
+        if self._interim:  # the end of an interim answer
+            self._interim = False
+            return
         self.keep_alive = self.parser.should_keep_alive()  # llhttp forgets it once complete
         if self.response is not None:
             self.response.on_message_complete()
@@ -257,7 +267,7 @@ class Connection(asyncio.Protocol):
     def send(self, head: bytes, body: bytes) -> Response:
         self.response = response = Response(self)
         self.parser = httptools.HttpResponseParser(self)
-        self._until_eof = self.keep_alive = False
+        self._until_eof = self.keep_alive = self._interim = False
         self._head_bytes = 0
         assert self.transport is not None
         self.transport.write(head + body if len(body) < 65536 else head)

@@ -9,6 +9,7 @@ plugin registry. This module imports nothing else of the project but the shared 
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -90,6 +91,32 @@ class TimeoutsConfig(StrictModel):
     total_s: float = Field(600.0, gt=0)
 
 
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
+
+
+def checked_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """`headers` by lower-case name (a later one replaces an earlier); ValueError for a name
+    that is not an HTTP token, or a value with a line break, a NUL or a non-Latin-1 character
+    (which could smuggle a header or not be sent at all)."""
+    out: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        if not key or not _TOKEN.issuperset(key):
+            raise ValueError(f"header name {name!r} is not an HTTP token")
+        if any(c in value for c in "\r\n\0") or (not value.isascii() and not _latin1(value)):
+            raise ValueError(f"header {name}: value has a line break, NUL or non-Latin-1 text")
+        out[key] = value
+    return out
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class HttpBackendCommon(BackendCommon):
     """Fields of backends reached over HTTP."""
 
@@ -100,6 +127,13 @@ class HttpBackendCommon(BackendCommon):
     max_concurrency: int = Field(0, ge=0, description="requests at once; 0: unlimited")
     headers: dict[str, str] = Field(default_factory=dict, description="extra request headers")
     timeouts: TimeoutsConfig = TimeoutsConfig()
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        """Header names are HTTP tokens; values hold no line break, NUL or non-Latin-1 text."""
+        checked_headers(headers.items())
+        return headers
 
     @field_validator("base_url")
     @classmethod

@@ -198,6 +198,18 @@ async def test_broken_streams(upstream, backend, mode, reason):
     assert (await fails(backend)).reason.startswith(reason)
 
 
+@pytest.mark.parametrize("mode", ["malformed", "error"])
+async def test_text_read_with_a_failure_is_relayed_before_it(upstream, backend, mode):
+    """Chunks that arrived in the same read as a broken chunk or an error chunk still go out
+    (and are counted) before the failure is raised."""
+    upstream.script(Script(mode=mode, after=2))
+    seen: list[Any] = []
+    with pytest.raises(BackendUnavailable):
+        async for event in backend.generate(make_request()):
+            seen.append(event)
+    assert "".join(d.text for d in seen) == "t0 t1 " and sum(d.tokens for d in seen) == 2
+
+
 async def test_api_key_from_env_is_sent_and_never_shown(upstream, monkeypatch):
     """The key is read from the named variable at request time, sent as a Bearer token, and
     redacted from errors even when the upstream echoes it back."""

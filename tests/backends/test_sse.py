@@ -43,6 +43,7 @@ def test_line_ends_split_across_reads():
     assert data_of(b"data: a\r", b"", b"\n", b"\r\n") == ["a"]
     assert data_of(b"data: a\r\r", b"data: b\n\n") == ["a", "b"]
     assert data_of(b"data: a\n", b"data: b\n", b"\n") == ["a\nb"]
+    assert data_of(b"data: a\r", b"\n", b"\n") == ["a"]  # a CRLF's LF, then a blank line
 
 
 def test_multibyte_characters_split_across_reads():
