@@ -54,7 +54,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
@@ -134,7 +133,7 @@ class PrivacyPolicy:
         # Never below the claim, nor below what an earlier preparer decided (policies compose).
         privacy = max([self._claimed(ctx), ctx.privacy, *(self.raises_to[n] for n in found)])
         detected = (*ctx.detected, *(n for n in found if n not in ctx.detected))
-        return dataclasses.replace(ctx, privacy=privacy, detected=detected)
+        return ctx.classified(privacy, detected)
 
     def _claimed(self, ctx: RequestContext) -> Privacy:
         """The request's own class; unspecified_class for an UNSPECIFIED one."""

@@ -18,7 +18,6 @@ INVALID_ARGUMENT naming `profile` for an unknown one); every later step reads `c
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -65,9 +64,7 @@ class DefaultDetection:
         out = self._policy.prepare(ctx)
         if out.detected == ctx.detected:
             return ctx
-        return dataclasses.replace(
-            ctx, privacy=max(ctx.privacy, out.privacy), detected=out.detected
-        )
+        return ctx.classified(max(ctx.privacy, out.privacy), out.detected)
 
 
 def guards(policies: Mapping[str, Policy], default: Callable[[], Policy]) -> tuple[Step, ...]:

@@ -55,6 +55,12 @@ class Runtime:
         self.health = health
         self.loaded_at = time.time()
         self.active = 0  # requests running on this version (see the module docstring)
+        # What every request's context reads of the backends' configs, once per version.
+        self._models = frozenset(
+            m for b in backends.values() for m in (b.config.model, *b.config.aliases)
+        )
+        self._windows = tuple((n, b.config.context_window) for n, b in backends.items())
+        self._largest_window = max((w for _, w in self._windows), default=0)
         sched = self.config.scheduler
         self.batcher = Batcher(
             pipeline,
@@ -103,31 +109,32 @@ class Runtime:
         `offload` is set (a large RouteBatch, whose short prompts add up)."""
         inline = not offload and _chars(request) <= INLINE_CHARS
         profile = self.pipeline.profile_for(request.profile)  # the only lookup of this request
-        configs = [b.config for b in self.backends.values()]
-        if request.model and not any(
-            request.model == c.model or request.model in c.aliases for c in configs
-        ):
-            known = ", ".join(sorted({m for c in configs for m in (c.model, *c.aliases)}))
+        if request.model and request.model not in self._models:
+            known = ", ".join(sorted(self._models))
             raise InvalidArgument("model", f"unknown model {request.model!r} (known: {known})")
         if inline:
             exact, typical, bound = self._count_prompt_tokens(request)
         else:
             exact, typical, bound = await asyncio.to_thread(self._count_prompt_tokens, request)
-        by_backend = {n: exact.get(n, typical) for n in self.backends}
-        largest = max(c.context_window for c in configs)
-        if request.max_tokens >= largest:
+        if exact:
+            by_backend = {n: exact.get(n, typical) for n in self.backends}
+            bounds = {n: exact.get(n, bound) for n in self.backends}
+        else:
+            by_backend, bounds = (
+                dict.fromkeys(self.backends, typical),
+                dict.fromkeys(self.backends, bound),
+            )
+        largest, max_tokens = self._largest_window, request.max_tokens
+        if max_tokens >= largest:
             raise InvalidArgument(
                 "max_tokens",
-                f"{request.max_tokens} does not fit any backend (largest context {largest})",
+                f"{max_tokens} does not fit any backend (largest context {largest})",
             )
-        if not any(
-            by_backend[n] + request.max_tokens <= b.config.context_window
-            for n, b in self.backends.items()
-        ):
+        if not any(by_backend[n] + max_tokens <= window for n, window in self._windows):
             prompt_tokens = min(by_backend.values())
             raise InvalidArgument(
                 "messages",
-                f"prompt of ~{prompt_tokens} tokens + max_tokens {request.max_tokens} exceeds "
+                f"prompt of ~{prompt_tokens} tokens + max_tokens {max_tokens} exceeds "
                 f"every backend's context window (largest {largest})",
             )
         ctx = RequestContext(
@@ -135,7 +142,7 @@ class Runtime:
             prompt_tokens=next(iter(exact.values()), typical),
             privacy=request.privacy,
             backend_prompt_tokens=by_backend,
-            backend_prompt_bounds={n: exact.get(n, bound) for n in self.backends},
+            backend_prompt_bounds=bounds,
             profile=profile,
         )
         if inline:
