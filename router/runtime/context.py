@@ -76,6 +76,7 @@ class Runtime:
         )
         self._windows = tuple((n, b.config.context_window) for n, b in backends.items())
         self._largest_window = max((w for _, w in self._windows), default=0)
+        self._snapshots: dict[str, tuple[tuple[object, ...], BackendView]] = {}  # see view()
         sched = self.config.scheduler
         self.batcher = Batcher(
             pipeline,
@@ -96,22 +97,41 @@ class Runtime:
         return [self.view(name) for name in self.backends]
 
     def view(self, name: str) -> BackendView:
-        """The current snapshot of one backend."""
+        """The current snapshot of one backend. A snapshot is immutable, so while its figures
+        stay the same (between requests that change nothing, most of the time) the last one is
+        handed out again instead of building an equal one."""
         backend, stats = self.backends[name], self.stats[name]
         load = backend.load()
-        return BackendView(
+        figures = (
+            backend.admitted,
+            load.queued,
+            load.capacity,
+            load.limit,
+            stats.ttft_ms,
+            stats.tokens_per_s,
+            stats.prefill_tokens_per_s,
+            stats.request_ms,
+            self.health.reason(name),
+        )
+        last = self._snapshots.get(name)
+        if last is not None and last[0] == figures:
+            return last[1]
+        in_flight, queued, capacity, limit, ttft, tps, prefill, request_ms, reason = figures
+        view = BackendView(
             name=name,
             config=backend.config,
-            in_flight=backend.admitted,
-            queued=load.queued,
-            capacity=load.capacity,
-            limit=load.limit,
-            observed_ttft_ms=stats.ttft_ms,
-            observed_tokens_per_s=stats.tokens_per_s,
-            observed_prefill_tokens_per_s=stats.prefill_tokens_per_s,
-            observed_request_ms=stats.request_ms,
-            health_reason=self.health.reason(name),
+            in_flight=in_flight,
+            queued=queued,
+            capacity=capacity,
+            limit=limit,
+            observed_ttft_ms=ttft,
+            observed_tokens_per_s=tps,
+            observed_prefill_tokens_per_s=prefill,
+            observed_request_ms=request_ms,
+            health_reason=reason,
         )
+        self._snapshots[name] = (figures, view)
+        return view
 
     async def context(self, request: Request, offload: bool = False) -> RequestContext:
         """Computes the per-request state every policy reads, and checks request-wide limits.
