@@ -143,8 +143,12 @@ def detect(texts: Iterable[str], detectors: Sequence[Detector]) -> list[str]:
         return fired
     digits = count_digits(text) if len(text) <= COUNT_DIGITS_CHARS else None
     for detector in detectors:
-        if detector.name not in fired and detector.fires(text, digits):
-            fired.append(detector.name)
+        if detector.name in fired:
+            continue
+        for rule in detector.rules:  # as detector.fires(), without a generator per detector
+            if rule.fires(text, digits):
+                fired.append(detector.name)
+                break
     return fired
 
 

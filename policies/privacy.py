@@ -129,9 +129,12 @@ class PrivacyPolicy:
 
     def prepare(self, ctx: RequestContext) -> RequestContext:
         """The higher of the claimed class and the one the detected content calls for."""
-        found = self.scan(m.content for m in ctx.request.messages)
+        found = self.scan([m.content for m in ctx.request.messages])
         # Never below the claim, nor below what an earlier preparer decided (policies compose).
-        privacy = max([self._claimed(ctx), ctx.privacy, *(self.raises_to[n] for n in found)])
+        privacy = max(self._claimed(ctx), ctx.privacy)
+        if not found:
+            return ctx if privacy == ctx.privacy else ctx.classified(privacy, ctx.detected)
+        privacy = max(privacy, *(self.raises_to[n] for n in found))
         detected = (*ctx.detected, *(n for n in found if n not in ctx.detected))
         return ctx.classified(privacy, detected)
 
