@@ -184,8 +184,11 @@ class PolicyPipeline:
             if why := _hard_reject(ctx, view, hard):
                 rejected[view.name] = why
         for step in profile.soft_filters:
-            reasons = {v.name: step.policy.filter(ctx, v) for v in views if v.name not in rejected}
-            if any(r is None for r in reasons.values()):
+            reasons = {}
+            for v in views:
+                if v.name not in rejected:
+                    reasons[v.name] = step.policy.filter(ctx, v)
+            if None in reasons.values():  # someone passes: the others are dropped
                 rejected.update({n: (step.name, r) for n, r in reasons.items() if r})
         scorers = profile.of(Scorer)
         output_tokens = ctx.output_tokens
@@ -199,8 +202,10 @@ class PolicyPipeline:
                 policy, reason = rejected[name]
                 out.append(Candidate(name, False, {}, 0.0, policy, reason, cost, ttft, total_ms))
                 continue
-            scores = {s.name: _clamp(s.policy.score(ctx, view)) for s in scorers}
-            total = sum(scores[s.name] * s.weight for s in scorers)
+            scores = {}
+            for s in scorers:
+                scores[s.name] = _clamp(s.policy.score(ctx, view))
+            total = sum([scores[s.name] * s.weight for s in scorers])
             out.append(Candidate(name, True, scores, total, "", "", cost, ttft, total_ms))
         return out
 
