@@ -176,8 +176,10 @@ def _features(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def decision_to_pb(d: Decision) -> pb.RouteDecision:
-    """The decision with its whole candidate table. Candidates are added in place and their
-    scores set key by key: a map given as a constructor argument costs about twice as much."""
+    """The decision with its whole candidate table. Candidates are added in place, and the
+    fields that are mostly empty (who rejected it and why, its scores, the detectors) are set
+    only when they are not: a map given to a constructor, or a field set to its default, costs
+    as much again. Either way every field of the Decision reaches the message."""
     msg = pb.RouteDecision(
         backend=d.backend,
         model=d.model,
@@ -191,23 +193,28 @@ def decision_to_pb(d: Decision) -> pb.RouteDecision:
         privacy=int(d.privacy),
         batch_size=d.batch_size,
         batch_id=d.batch_id,
-        detected=d.detected,
         config_version=d.config_version,
     )
+    if d.detected:
+        msg.detected.extend(d.detected)
     add = msg.candidates.add
     for c in d.candidates:
-        scores = add(
+        out = add(
             backend=c.backend,
             feasible=c.feasible,
             total=c.total,
-            rejected_by=c.rejected_by,
-            reason=c.reason,
             estimated_cost_usd=c.estimated_cost_usd,
             estimated_ttft_ms=c.estimated_ttft_ms,
             estimated_total_ms=c.estimated_total_ms,
-        ).scores
-        for policy, score in c.scores.items():
-            scores[policy] = score
+        )
+        if c.rejected_by:
+            out.rejected_by = c.rejected_by
+        if c.reason:
+            out.reason = c.reason
+        if c.scores:
+            scores = out.scores
+            for policy, score in c.scores.items():
+                scores[policy] = score
     return msg
 
 
