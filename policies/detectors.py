@@ -49,9 +49,7 @@ from policies.linear_regex import Match, Pattern, compile_linear
 
 Validator = Callable[[Match], bool]
 
-# detect() counts the digits of a text up to this long (ten str.count passes, ~0.5 ns a character
-# each), so that the rules with min_digits skip a text with too few; a longer text is searched.
-COUNT_DIGITS_CHARS = 2048
+COUNT_DIGITS_CHARS = 2048  # detect() counts digits (ten str.count passes) up to this length
 
 # Matches one rule offers its validator per scan, at most: past that the rule counts as fired.
 # Each costs a few microseconds of Python (RE2's match object, the check), so this bounds the
@@ -65,9 +63,8 @@ class Rule:
 
     A rule with `needles` is skipped at once on a text that holds none of them (the built-ins
     all have some, so a prompt without digits, "@", "+", "-", ":" or "=" costs no RE2 call), and
-    one with `min_digits` on a text with fewer ASCII digits than any match of its pattern holds,
-    when the caller counted them (so in detect() the phone, card, IBAN and ID rules cost no RE2
-    call on a short prompt with a digit or two).
+    one with `min_digits` on a text with fewer ASCII digits than any of its matches holds, when
+    the caller counted them (detect() does: a short prompt with a digit or two costs no RE2 call).
     Without a validator the rule fires when the pattern matches anywhere (one RE2 search). With
     one, the matches are offered to it left to right (non-overlapping) until one passes; the
     validator must take time linear in the match and may look a bounded distance around it.
@@ -141,7 +138,7 @@ def detect(texts: Iterable[str], detectors: Sequence[Detector]) -> list[str]:
     fired: list[str] = []
     if not text or text.isspace():
         return fired
-    digits = count_digits(text) if len(text) <= COUNT_DIGITS_CHARS else None
+    digits = sum(map(text.count, _DIGITS)) if len(text) <= COUNT_DIGITS_CHARS else None
     for detector in detectors:
         if detector.name in fired:
             continue
@@ -150,11 +147,6 @@ def detect(texts: Iterable[str], detectors: Sequence[Detector]) -> list[str]:
                 fired.append(detector.name)
                 break
     return fired
-
-
-def count_digits(text: str) -> int:
-    """The ASCII digits in `text` (what RE2's \\d matches), in ten C-speed passes."""
-    return sum(map(text.count, _DIGITS))
 
 
 def _rule(
