@@ -30,9 +30,10 @@ class Capability:
                 f"prompt {prompt} + max_tokens {ctx.request.max_tokens} tokens exceeds "
                 f"context window {backend.config.context_window}"
             )
-        missing = [f for f in ctx.request.features if f not in backend.config.features]
-        if missing:
-            return f"lacks feature {', '.join(missing)}"
+        if ctx.request.features:
+            missing = [f for f in ctx.request.features if f not in backend.config.features]
+            if missing:
+                return f"lacks feature {', '.join(missing)}"
         return None
 
 

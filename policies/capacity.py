@@ -67,8 +67,10 @@ class CapacityPolicy:
             slots = self.params.slots.get(backend.name, backend.limit)
             return f"all {slots} slots in use"
         left = self.tokens_left(backend)
+        if left is None:
+            return None
         need = ctx.prompt_bound_on(backend.name) + ctx.request.max_tokens
-        if left is not None and need > left:
+        if need > left:
             return f"needs {need} tokens, {left} left of its tokens-per-minute limit"
         return None
 

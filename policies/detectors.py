@@ -49,6 +49,8 @@ from policies.linear_regex import Match, Pattern, compile_linear
 
 Validator = Callable[[Match], bool]
 
+COUNT_DIGITS_CHARS = 2048  # detect() counts digits (ten str.count passes) up to this length
+
 # Matches one rule offers its validator per scan, at most: past that the rule counts as fired.
 # Each costs a few microseconds of Python (RE2's match object, the check), so this bounds the
 # GIL-holding part of a scan (~25 ms a rule) whatever the text; a real text rarely comes close.
@@ -60,7 +62,9 @@ class Rule:
     """An RE2 pattern and an optional validator of its matches.
 
     A rule with `needles` is skipped at once on a text that holds none of them (the built-ins
-    all have some, so a prompt without digits, "@", "+", "-", ":" or "=" costs no RE2 call).
+    all have some, so a prompt without digits, "@", "+", "-", ":" or "=" costs no RE2 call), and
+    one with `min_digits` on a text with fewer ASCII digits than any of its matches holds, when
+    the caller counted them (detect() does: a short prompt with a digit or two costs no RE2 call).
     Without a validator the rule fires when the pattern matches anywhere (one RE2 search). With
     one, the matches are offered to it left to right (non-overlapping) until one passes; the
     validator must take time linear in the match and may look a bounded distance around it.
@@ -69,11 +73,19 @@ class Rule:
     pattern: Pattern
     validator: Validator | None = None
     needles: tuple[str, ...] = ()  # every match contains one of these: without any, skip
+    min_digits: int = 0  # every match holds at least this many ASCII digits: with fewer, skip
 
-    def fires(self, text: str) -> bool:
-        """Whether `text` holds a match that the validator accepts."""
-        if self.needles and not any(n in text for n in self.needles):
-            return False  # a substring test is far cheaper than an RE2 call
+    def fires(self, text: str, digits: int | None = None) -> bool:
+        """Whether `text` holds a match that the validator accepts. `digits`: the number of
+        ASCII digits in `text`, if the caller counted them (detect() does, for short texts)."""
+        if digits is not None and digits < self.min_digits:
+            return False  # a count done once per text is far cheaper than an RE2 call
+        if self.needles:
+            for needle in self.needles:  # a substring test is far cheaper than an RE2 call
+                if needle in text:
+                    break
+            else:
+                return False
         if self.validator is None:
             return self.pattern.search(text) is not None
         for n, match in enumerate(self.pattern.finditer(text)):
@@ -108,9 +120,9 @@ class Detector:
         detector.name, detector.rules = name, tuple(rules)
         return detector
 
-    def fires(self, text: str) -> bool:
-        """Whether any rule fires on `text`."""
-        return any(rule.fires(text) for rule in self.rules)
+    def fires(self, text: str, digits: int | None = None) -> bool:
+        """Whether any rule fires on `text` (`digits`: its ASCII digits, if counted)."""
+        return any(rule.fires(text, digits) for rule in self.rules)
 
     def __repr__(self) -> str:
         return f"Detector({self.name!r}, {len(self.rules)} rule(s))"
@@ -124,20 +136,27 @@ def detect(texts: Iterable[str], detectors: Sequence[Detector]) -> list[str]:
     """
     text = "\n\n".join(texts)
     fired: list[str] = []
-    if not text.strip():
+    if not text or text.isspace():
         return fired
+    digits = sum(map(text.count, _DIGITS)) if len(text) <= COUNT_DIGITS_CHARS else None
     for detector in detectors:
-        if detector.name not in fired and detector.fires(text):
-            fired.append(detector.name)
+        if detector.name in fired:
+            continue
+        for rule in detector.rules:  # as detector.fires(), without a generator per detector
+            if rule.fires(text, digits):
+                fired.append(detector.name)
+                break
     return fired
 
 
 def _rule(
-    regex: str, validator: Validator | None = None, needles: str | tuple[str, ...] = ()
+    regex: str,
+    validator: Validator | None = None,
+    needles: str | tuple[str, ...] = (),
+    min_digits: int = 0,
 ) -> Rule:
-    return Rule(
-        compile_linear(regex), validator, (needles,) if isinstance(needles, str) else needles
-    )
+    needles = (needles,) if isinstance(needles, str) else needles
+    return Rule(compile_linear(regex), validator, needles, min_digits)
 
 
 _DIGITS = tuple("0123456789")
@@ -309,14 +328,15 @@ _PHONE = [
         + _PHONE_END,
         None,
         _DIGITS,
+        8,  # the fewest digits of the alternatives: 0 + \d{1} + \d{3} + \d{3}
     ),
 ]
 
 # A whole run of 13 or more digits (single spaces/dashes between); _card tries every start.
-_CARD = [_rule(r"\d(?:[ -]?\d){12,}", _card, _DIGITS)]
+_CARD = [_rule(r"\d(?:[ -]?\d){12,}", _card, _DIGITS, 13)]
 
 # An IBAN-shaped span at the start of a word; _iban tries each start in it.
-_IBAN = [Rule(_IBAN_BODY_AT_WORD, _iban, _DIGITS)]
+_IBAN = [Rule(_IBAN_BODY_AT_WORD, _iban, _DIGITS, 2)]  # the check digits
 
 _SECRET = [
     _rule(
@@ -355,12 +375,14 @@ _NATIONAL_ID = [
         r"-(?:0[1-9]|[1-9]\d)-(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})(?:\z|[^\d-])",
         None,
         "-",
+        9,
     ),
     _rule(  # UK NINO, Spanish DNI/NIE
         r"(?:\A|[^\w-])(?:(?P<nino>[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z](?: ?\d\d){3} ?[A-D])"
         r"|(?P<dni>\d{8}|[XYZ]\d{7})-?(?P<letter>[A-Z]))\b",
         _letter_id,
         _DIGITS,
+        6,  # a NINO's three pairs; a DNI/NIE has 7 or 8
     ),
 ]
 

@@ -54,7 +54,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
@@ -130,11 +129,14 @@ class PrivacyPolicy:
 
     def prepare(self, ctx: RequestContext) -> RequestContext:
         """The higher of the claimed class and the one the detected content calls for."""
-        found = self.scan(m.content for m in ctx.request.messages)
+        found = self.scan([m.content for m in ctx.request.messages])
         # Never below the claim, nor below what an earlier preparer decided (policies compose).
-        privacy = max([self._claimed(ctx), ctx.privacy, *(self.raises_to[n] for n in found)])
+        privacy = max(self._claimed(ctx), ctx.privacy)
+        if not found:
+            return ctx if privacy == ctx.privacy else ctx.classified(privacy, ctx.detected)
+        privacy = max(privacy, *(self.raises_to[n] for n in found))
         detected = (*ctx.detected, *(n for n in found if n not in ctx.detected))
-        return dataclasses.replace(ctx, privacy=privacy, detected=detected)
+        return ctx.classified(privacy, detected)
 
     def _claimed(self, ctx: RequestContext) -> Privacy:
         """The request's own class; unspecified_class for an UNSPECIFIED one."""

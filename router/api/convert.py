@@ -10,7 +10,7 @@ SHOWN_CHARS characters, so a status message stays small whatever the client sent
 from __future__ import annotations
 
 import math
-import uuid
+import os
 from collections.abc import Mapping, Sequence
 from typing import get_args
 
@@ -26,71 +26,99 @@ SHOWN_CHARS = 40  # client text quoted in an error message, at most
 TIER_TO_PB = {Tier.EDGE: pb.EDGE, Tier.CLOUD_GPU: pb.CLOUD_GPU, Tier.REMOTE_API: pb.REMOTE_API}
 
 
-def request_from_pb(msg: pb.GenerateRequest, config: Config, prefix: str = "") -> Request:
+def request_from_pb(
+    msg: pb.GenerateRequest, config: Config, prefix: str = "", deadline: float | None = None
+) -> Request:
     """Validates a GenerateRequest and fills in the configured defaults.
 
-    `prefix` is put before the field names in errors (e.g. "requests[2]." in RouteBatch).
+    `prefix` is put before the field names in errors (e.g. "requests[2]." in RouteBatch);
+    `deadline` (time.monotonic()) is the call's, if it has one.
     """
     try:
-        return _request(msg, config)
+        return _request(msg, config, deadline)
     except InvalidArgument as exc:
         raise exc.within(prefix) from None
 
 
-def _request(msg: pb.GenerateRequest, config: Config) -> Request:
+def new_request_id() -> str:
+    """A random id in the format of uuid.uuid4().hex (version and variant bits set), at a
+    third of its cost."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return b.hex()
+
+
+_PRIVACY = {int(p): p for p in Privacy}
+
+
+def _request(msg: pb.GenerateRequest, config: Config, deadline: float | None) -> Request:
     limits, defaults = config.limits, config.defaults
-    for name in ("request_id", "tenant", "model", "profile"):
-        _identifier(name, getattr(msg, name), limits.max_id_chars)
-    metadata = _metadata(msg.metadata, limits)
-    if not msg.messages:
+    request_id, tenant, model, profile = msg.request_id, msg.tenant, msg.model, msg.profile
+    max_id = limits.max_id_chars
+    _identifier("request_id", request_id, max_id)
+    _identifier("tenant", tenant, max_id)
+    _identifier("model", model, max_id)
+    _identifier("profile", profile, max_id)
+    metadata = _metadata(msg.metadata, limits) if msg.metadata else {}
+    pb_messages = msg.messages
+    if not pb_messages:
         raise InvalidArgument("messages", "at least one message is required")
-    if len(msg.messages) > limits.max_messages:
+    if len(pb_messages) > limits.max_messages:
         raise InvalidArgument("messages", f"at most {limits.max_messages} messages are allowed")
     messages = []
     chars = 0
-    for i, m in enumerate(msg.messages):
-        if m.role not in ROLES:
+    blank = True
+    for i, m in enumerate(pb_messages):
+        role, content = m.role, m.content
+        if role not in ROLES:
             raise InvalidArgument(
                 f"messages[{i}].role",
-                f"unknown role {shown(m.role)} (one of {', '.join(sorted(ROLES))})",
+                f"unknown role {shown(role)} (one of {', '.join(sorted(ROLES))})",
             )
-        chars += len(m.content)
-        messages.append(ChatMessage(m.role, m.content))
-    if not any(m.content.strip() for m in messages):
+        chars += len(content)
+        blank = blank and not content.strip()
+        messages.append(ChatMessage(role, content))
+    if blank:
         raise InvalidArgument("messages", "every message is empty")
     if chars > limits.max_prompt_chars:
         raise InvalidArgument(
             "messages", f"{chars} characters exceed the limit of {limits.max_prompt_chars}"
         )
-    if msg.max_tokens < 0:
-        raise InvalidArgument("max_tokens", f"must not be negative, got {msg.max_tokens}")
-    if msg.max_tokens > limits.max_tokens:
+    max_tokens = msg.max_tokens
+    if max_tokens < 0:
+        raise InvalidArgument("max_tokens", f"must not be negative, got {max_tokens}")
+    if max_tokens > limits.max_tokens:
         raise InvalidArgument(
-            "max_tokens", f"{msg.max_tokens} exceeds the limit of {limits.max_tokens}"
+            "max_tokens", f"{max_tokens} exceeds the limit of {limits.max_tokens}"
         )
     temperature = msg.temperature if msg.HasField("temperature") else defaults.temperature
     if not (0.0 <= temperature <= 2.0) or math.isnan(temperature):
         raise InvalidArgument("temperature", f"must be within [0, 2], got {temperature}")
-    if msg.privacy not in Privacy._value2member_map_:
+    privacy = _PRIVACY.get(msg.privacy)
+    if privacy is None:
         raise InvalidArgument("privacy", f"unknown privacy class {msg.privacy}")
-    if msg.latency_slo_ms < 0:
-        raise InvalidArgument("latency_slo_ms", f"must not be negative, got {msg.latency_slo_ms}")
+    latency_slo_ms = msg.latency_slo_ms
+    if latency_slo_ms < 0:
+        raise InvalidArgument("latency_slo_ms", f"must not be negative, got {latency_slo_ms}")
     max_cost = msg.max_cost_usd if msg.HasField("max_cost_usd") else None
     if max_cost is not None and not (max_cost >= 0 and math.isfinite(max_cost)):
         raise InvalidArgument("max_cost_usd", f"must be a non-negative number, got {max_cost}")
+    features = msg.features
     return Request(
-        request_id=msg.request_id or uuid.uuid4().hex,
-        tenant=msg.tenant or "default",
+        request_id=request_id or new_request_id(),
+        tenant=tenant or "default",
         messages=tuple(messages),
-        max_tokens=msg.max_tokens or defaults.max_tokens,
+        max_tokens=max_tokens or defaults.max_tokens,
         temperature=temperature,
-        model=msg.model,
-        privacy=Privacy(msg.privacy),
-        latency_slo_ms=msg.latency_slo_ms,
+        model=model,
+        privacy=privacy,
+        latency_slo_ms=latency_slo_ms,
         max_cost_usd=max_cost,
-        profile=msg.profile,
+        profile=profile,
         metadata=metadata,
-        features=_features(msg.features),
+        features=_features(features) if features else (),
+        deadline=deadline,
     )
 
 
@@ -148,7 +176,11 @@ def _features(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def decision_to_pb(d: Decision) -> pb.RouteDecision:
-    return pb.RouteDecision(
+    """The decision with its whole candidate table. Candidates are added in place, and the
+    fields that are mostly empty (who rejected it and why, its scores, the detectors) are set
+    only when they are not: a map given to a constructor, or a field set to its default, costs
+    as much again. Either way every field of the Decision reaches the message."""
+    msg = pb.RouteDecision(
         backend=d.backend,
         model=d.model,
         tier=TIER_TO_PB[d.tier],
@@ -161,23 +193,29 @@ def decision_to_pb(d: Decision) -> pb.RouteDecision:
         privacy=int(d.privacy),
         batch_size=d.batch_size,
         batch_id=d.batch_id,
-        detected=d.detected,
         config_version=d.config_version,
-        candidates=[
-            pb.Candidate(
-                backend=c.backend,
-                feasible=c.feasible,
-                scores=c.scores,
-                total=c.total,
-                rejected_by=c.rejected_by,
-                reason=c.reason,
-                estimated_cost_usd=c.estimated_cost_usd,
-                estimated_ttft_ms=c.estimated_ttft_ms,
-                estimated_total_ms=c.estimated_total_ms,
-            )
-            for c in d.candidates
-        ],
     )
+    if d.detected:
+        msg.detected.extend(d.detected)
+    add = msg.candidates.add
+    for c in d.candidates:
+        out = add(
+            backend=c.backend,
+            feasible=c.feasible,
+            total=c.total,
+            estimated_cost_usd=c.estimated_cost_usd,
+            estimated_ttft_ms=c.estimated_ttft_ms,
+            estimated_total_ms=c.estimated_total_ms,
+        )
+        if c.rejected_by:
+            out.rejected_by = c.rejected_by
+        if c.reason:
+            out.reason = c.reason
+        if c.scores:
+            scores = out.scores
+            for policy, score in c.scores.items():
+                scores[policy] = score
+    return msg
 
 
 def result_to_pb(result: Decision | RouterError) -> pb.RouteDecision:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from dataclasses import replace
 
 import grpc
 import structlog
@@ -43,15 +42,13 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
         self.router = router
 
     async def _request(self, msg: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> Request:
+        left = context.time_remaining()
+        deadline = None if left is None else time.monotonic() + left
         try:
-            request = convert.request_from_pb(msg, self.router.config)
+            return convert.request_from_pb(msg, self.router.config, deadline=deadline)
         except Exception as exc:
             await abort(context, exc)
             raise  # unreachable: abort raises
-        left = context.time_remaining()
-        if left is not None:
-            request = replace(request, deadline=time.monotonic() + left)
-        return request
 
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext

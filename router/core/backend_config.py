@@ -20,6 +20,9 @@ Trust = Literal["edge", "self_hosted", "third_party"]
 Feature = Literal["streaming", "tools", "json_mode"]
 
 
+# The trust a tier implies when none is configured (any other tier: third_party).
+_NATURAL_TRUST: dict[Tier, Trust] = {Tier.EDGE: "edge", Tier.CLOUD_GPU: "self_hosted"}
+
 MAX_EJECTION_S = 86_400.0  # a day: no ejection or cool-down lasts longer, whatever is configured
 
 
@@ -65,7 +68,7 @@ class BackendCommon(StrictModel):
         """The configured trust, else the tier's natural one."""
         if self.trust:
             return self.trust
-        return {Tier.EDGE: "edge", Tier.CLOUD_GPU: "self_hosted"}.get(self.tier, "third_party")
+        return _NATURAL_TRUST.get(self.tier, "third_party")
 
     @property
     def simulated_capacity(self) -> tuple[int, int]:

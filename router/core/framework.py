@@ -59,6 +59,22 @@ class RequestContext:
     def output_tokens(self) -> int:
         return self.expected_output_tokens or self.request.max_tokens
 
+    def classified(self, privacy: Privacy, detected: tuple[str, ...]) -> RequestContext:
+        """This context with the effective class and the detectors that fired replaced, what a
+        privacy preparer decides: dataclasses.replace() does the same at about three times the
+        cost."""
+        return RequestContext(
+            request=self.request,
+            prompt_tokens=self.prompt_tokens,
+            privacy=privacy,
+            detected=detected,
+            expected_output_tokens=self.expected_output_tokens,
+            excluded=self.excluded,
+            backend_prompt_tokens=self.backend_prompt_tokens,
+            backend_prompt_bounds=self.backend_prompt_bounds,
+            profile=self.profile,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class BackendView:

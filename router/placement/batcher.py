@@ -3,7 +3,8 @@
 The first request of a burst schedules a placement for the next turn of the event loop; every
 request that arrives before it runs joins the batch, and so does every request that arrives
 while a batch is being solved (the solve runs in a worker thread). A lone request therefore waits
-one loop turn, never a timer. `batch_window_ms` > 0 makes each placement wait that long first,
+one loop turn, never a timer; a batch that needs no solver thread is placed in a plain callback
+on that turn, with no task. `batch_window_ms` > 0 makes each placement wait that long first,
 trading latency for larger joint placements; `max_batch` bounds a batch.
 
 Admission (budget and rate reservations, in-flight counts) happens right after the solve and
@@ -82,9 +83,13 @@ class Batcher:
         self._pending.append(entry)
         if not self._draining:
             self._draining = True
-            # A task's first step runs on the loop's next turn: whatever arrives before then
-            # (the rest of a burst) joins this batch.
-            self._drainer = asyncio.ensure_future(self._drain())  # held: tasks are weakly kept
+            # Both run on the loop's next turn: whatever arrives before then (the rest of a
+            # burst) joins this batch. Without a window the placement is a plain callback: a
+            # batch that needs no solver thread costs no task.
+            if self._window_s:
+                self._drainer = asyncio.ensure_future(self._drain())  # held: weakly kept
+            else:
+                loop.call_soon(self._drain_now)
         try:
             return await entry.future
         except BaseException:
@@ -109,32 +114,90 @@ class Batcher:
     async def _solve(self, p: placement.Plan) -> solver.Solution:
         if (solution := solver.independent(p.problem)) is not None:
             return solution  # nothing couples the requests: no thread, no OR-Tools
+        return await self._threaded(p)
+
+    async def _threaded(self, p: placement.Plan) -> solver.Solution:
+        """The full solve, in the worker thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._executor, lambda: solver.solve(p.problem, time_limit_s=self._time_limit_s)
         )
 
-    async def _drain(self) -> None:
+    def _next_batch(self) -> list[_Entry]:
+        """The next at most max_batch pending entries whose callers still wait."""
+        entries = [e for e in self._pending[: self._max_batch] if not e.future.done()]
+        del self._pending[: self._max_batch]
+        return entries
+
+    def _drain_now(self) -> None:
+        """Places the pending batches on this loop turn while none needs the solver thread;
+        the first that does goes on in a task (`_drain`), which then drains the rest."""
+        handed_on = False
         try:
+            while self._pending:
+                entries = self._next_batch()
+                if not entries or (p := self._plan(entries)) is None:
+                    continue
+                try:
+                    solution = solver.independent(p.problem)
+                except Exception as exc:  # a solver bug fails this batch, not the router
+                    self._fail(entries, exc)
+                    continue
+                if solution is None:  # coupled: the solve runs in the worker thread
+                    self._drainer = asyncio.ensure_future(self._drain((entries, p)))
+                    handed_on = True  # held above (tasks are weakly kept); it drains the rest
+                    return
+                self._finish(entries, p, solution)
+        finally:
+            if not handed_on:
+                self._draining = False
+
+    async def _drain(self, first: tuple[list[_Entry], placement.Plan] | None = None) -> None:
+        """Places the pending batches, each after `batch_window_ms`: with a window, and after a
+        batch that needs the solver thread (`first`: its entries and plan)."""
+        try:
+            if first is not None:
+                await self._solve_and_finish(*first, threaded=True)
             while self._pending:
                 if self._window_s:
                     await asyncio.sleep(self._window_s)
-                entries = [e for e in self._pending[: self._max_batch] if not e.future.done()]
-                del self._pending[: self._max_batch]
-                if entries:
-                    await self._place(entries)
+                entries = self._next_batch()
+                if entries and (p := self._plan(entries)) is not None:
+                    await self._solve_and_finish(entries, p)
         finally:
             self._draining = False
 
-    async def _place(self, entries: list[_Entry]) -> None:
+    def _plan(self, entries: list[_Entry]) -> placement.Plan | None:
+        """The batch's plan, or None when planning failed (then every entry has the error)."""
         try:
-            p = placement.plan(self._pipeline, [e.ctx for e in entries], self._views())
-            solution = await self._solve(p)
+            return placement.plan(self._pipeline, [e.ctx for e in entries], self._views())
+        except Exception as exc:  # a policy bug fails this batch, not the router
+            self._fail(entries, exc)
+            return None
+
+    @staticmethod
+    def _fail(entries: list[_Entry], exc: BaseException) -> None:
+        for e in entries:
+            if not e.future.done():
+                e.future.set_exception(exc)
+
+    async def _solve_and_finish(
+        self, entries: list[_Entry], p: placement.Plan, threaded: bool = False
+    ) -> None:
+        """Solves a planned batch (in the thread at once if `threaded`) and hands out results."""
+        try:
+            solution = await (self._threaded(p) if threaded else self._solve(p))
+        except Exception as exc:  # a solver bug fails this batch, not the router
+            self._fail(entries, exc)
+            return
+        self._finish(entries, p, solution)
+
+    def _finish(self, entries: list[_Entry], p: placement.Plan, solution: solver.Solution) -> None:
+        """Turns the solution into decisions, admits and hands each entry its result."""
+        try:
             results = placement.decide(self._pipeline, p, solution, next(self._ids))
-        except Exception as exc:  # a policy or solver bug fails this batch, not the router
-            for e in entries:
-                if not e.future.done():
-                    e.future.set_exception(exc)
+        except Exception as exc:  # a bug fails this batch, not the router
+            self._fail(entries, exc)
             return
         try:
             for e, result in zip(entries, results, strict=True):

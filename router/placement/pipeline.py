@@ -18,7 +18,6 @@ INVALID_ARGUMENT naming `profile` for an unknown one); every later step reads `c
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -65,9 +64,7 @@ class DefaultDetection:
         out = self._policy.prepare(ctx)
         if out.detected == ctx.detected:
             return ctx
-        return dataclasses.replace(
-            ctx, privacy=max(ctx.privacy, out.privacy), detected=out.detected
-        )
+        return ctx.classified(max(ctx.privacy, out.privacy), out.detected)
 
 
 def guards(policies: Mapping[str, Policy], default: Callable[[], Policy]) -> tuple[Step, ...]:
@@ -95,6 +92,10 @@ class Profile:
         guarded = {id(g.policy) for g in guards}
         self._bound = (*guards, *(s for s in steps if id(s.policy) not in guarded))
         self._by_kind: dict[type, list[Step]] = {}
+        filters = self.of(Filter)
+        # The filters split by `soft` (latency's SLO filter, for one), once.
+        self.hard_filters = tuple(s for s in filters if not getattr(s.policy, "soft", False))
+        self.soft_filters = tuple(s for s in filters if getattr(s.policy, "soft", False))
 
     def of(self, kind: type) -> list[Step]:
         found = self._by_kind.get(kind)
@@ -177,52 +178,35 @@ class PolicyPipeline:
     def evaluate(self, ctx: RequestContext, views: Sequence[BackendView]) -> list[Candidate]:
         """Filters and scores every backend for one prepared request."""
         profile = self.profile_of(ctx)
-        hard = [s for s in profile.of(Filter) if not getattr(s.policy, "soft", False)]
-        soft = [s for s in profile.of(Filter) if getattr(s.policy, "soft", False)]
+        hard = profile.hard_filters
         rejected: dict[str, tuple[str, str]] = {}
         for view in views:
             if why := _hard_reject(ctx, view, hard):
                 rejected[view.name] = why
-        for step in soft:
-            kept = [v for v in views if v.name not in rejected]
-            reasons = {v.name: step.policy.filter(ctx, v) for v in kept}
-            if any(r is None for r in reasons.values()):
+        for step in profile.soft_filters:
+            reasons = {}
+            for v in views:
+                if v.name not in rejected:
+                    reasons[v.name] = step.policy.filter(ctx, v)
+            if None in reasons.values():  # someone passes: the others are dropped
                 rejected.update({n: (step.name, r) for n, r in reasons.items() if r})
         scorers = profile.of(Scorer)
+        output_tokens = ctx.output_tokens
         out = []
         for view in views:
-            cost = estimates.cost_usd(
-                view.config.price, ctx.prompt_tokens_on(view.name), ctx.output_tokens
-            )
+            name = view.name
+            cost = estimates.cost_usd(view.config.price, ctx.prompt_tokens_on(name), output_tokens)
             ttft = estimates.estimate_ttft_ms(ctx, view)
             total_ms = estimates.estimate_total_ms(ctx, view, ttft)
-            if view.name in rejected:
-                policy, reason = rejected[view.name]
-                out.append(
-                    Candidate(
-                        view.name,
-                        False,
-                        rejected_by=policy,
-                        reason=reason,
-                        estimated_cost_usd=cost,
-                        estimated_ttft_ms=ttft,
-                        estimated_total_ms=total_ms,
-                    )
-                )
+            if name in rejected:
+                policy, reason = rejected[name]
+                out.append(Candidate(name, False, {}, 0.0, policy, reason, cost, ttft, total_ms))
                 continue
-            scores = {s.name: _clamp(s.policy.score(ctx, view)) for s in scorers}
-            total = sum(scores[s.name] * s.weight for s in scorers)
-            out.append(
-                Candidate(
-                    view.name,
-                    True,
-                    scores=scores,
-                    total=total,
-                    estimated_cost_usd=cost,
-                    estimated_ttft_ms=ttft,
-                    estimated_total_ms=total_ms,
-                )
-            )
+            scores = {}
+            for s in scorers:
+                scores[s.name] = _clamp(s.policy.score(ctx, view))
+            total = sum([scores[s.name] * s.weight for s in scorers])
+            out.append(Candidate(name, True, scores, total, "", "", cost, ttft, total_ms))
         return out
 
     def is_resource(self, policy_name: str) -> bool:
@@ -231,9 +215,9 @@ class PolicyPipeline:
 
 
 def _hard_reject(
-    ctx: RequestContext, view: BackendView, hard: list[Step]
+    ctx: RequestContext, view: BackendView, hard: Sequence[Step]
 ) -> tuple[str, str] | None:
-    if view.name in ctx.excluded:
+    if ctx.excluded and view.name in ctx.excluded:
         return "fallback", f"already failed for this request: {ctx.excluded[view.name]}"
     if view.health_reason:
         return "health", view.health_reason
@@ -249,4 +233,5 @@ def _hard_reject(
 
 
 def _clamp(score: float) -> float:
-    return min(1.0, max(0.0, float(score)))
+    score = float(score)
+    return 1.0 if score > 1.0 else score if score > 0.0 else 0.0

@@ -78,14 +78,17 @@ class Problem:
 
     def __post_init__(self) -> None:
         n, width = len(self.scores), len(self.slots)
-        if any(len(row) != width for row in self.scores):
-            raise ValueError(f"every score row needs {width} entries, one per backend")
+        isfinite = math.isfinite
+        for row in self.scores:  # plain loops: this runs for every placement
+            if len(row) != width:
+                raise ValueError(f"every score row needs {width} entries, one per backend")
         for r, row in enumerate(self.scores):
-            if not all(s is None or math.isfinite(s) for s in row):
-                bad = next(s for s in row if s is not None and not math.isfinite(s))
-                raise ValueError(f"request {r} has score {bad}: scores must be finite or None")
-        if any(s is not None and s < 0 for s in self.slots):
-            raise ValueError("slots must be None (unlimited) or >= 0")
+            for s in row:
+                if s is not None and not isfinite(s):
+                    raise ValueError(f"request {r} has score {s}: scores must be finite or None")
+        for s in self.slots:
+            if s is not None and s < 0:
+                raise ValueError("slots must be None (unlimited) or >= 0")
         for c in self.side:
             if any(not (0 <= r < n and 0 <= b < width) for r, b in c.weights):
                 raise ValueError(f"side constraint {c.name!r} names a pair outside the problem")
@@ -127,13 +130,16 @@ def independent(problem: Problem) -> Solution | None:
     That is optimal when no side constraint can bind and the picks fit every backend's slots;
     otherwise returns None. Cheap (no OR-Tools), so callers may run it on the event loop.
     """
-    if any(_can_bind(problem, c) for c in problem.side):
+    if problem.side and any(_can_bind(problem, c) for c in problem.side):
         return None
     picks: list[int | None] = []
     used: dict[int, int] = {}
     total = 0.0
+    full = [b for b, slots in enumerate(problem.slots) if slots == 0]
     for row in problem.scores:
-        best = argmax([None if problem.slots[b] == 0 else s for b, s in enumerate(row)])
+        if full:
+            row = [None if b in full else s for b, s in enumerate(row)]
+        best = argmax(row)
         picks.append(best)
         if best is not None:
             used[best] = used.get(best, 0) + 1

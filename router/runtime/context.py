@@ -11,9 +11,7 @@ is active and nothing is admitted to it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterator
 
 from router.config import LoadedConfig
 from router.core import estimates
@@ -36,6 +34,23 @@ def _chars(request: Request) -> int:
     return sum(len(m.content) for m in request.messages)
 
 
+class _InUse:
+    """Runtime.in_use(): a plain class, since a generator-based context manager costs several
+    times as much on every request."""
+
+    __slots__ = ("_runtime",)
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def __enter__(self) -> Runtime:
+        self._runtime.active += 1
+        return self._runtime
+
+    def __exit__(self, *exc: object) -> None:
+        self._runtime.active -= 1
+
+
 class Runtime:
     """Everything one config version decides with."""
 
@@ -55,6 +70,13 @@ class Runtime:
         self.health = health
         self.loaded_at = time.time()
         self.active = 0  # requests running on this version (see the module docstring)
+        # What every request's context reads of the backends' configs, once per version.
+        self._models = frozenset(
+            m for b in backends.values() for m in (b.config.model, *b.config.aliases)
+        )
+        self._windows = tuple((n, b.config.context_window) for n, b in backends.items())
+        self._largest_window = max((w for _, w in self._windows), default=0)
+        self._snapshots: dict[str, tuple[tuple[object, ...], BackendView]] = {}  # see view()
         sched = self.config.scheduler
         self.batcher = Batcher(
             pipeline,
@@ -65,36 +87,51 @@ class Runtime:
             time_limit_ms=sched.solver_time_limit_ms,
         )
 
-    @contextlib.contextmanager
-    def in_use(self) -> Iterator[Runtime]:
-        """Counts a request in `active` while it may still place on this version."""
-        self.active += 1
-        try:
-            yield self
-        finally:
-            self.active -= 1
+    def in_use(self) -> _InUse:
+        """Counts a request in `active` while it may still place on this version:
+        `with runtime.in_use() as rt: ...`."""
+        return _InUse(self)
 
     def views(self) -> list[BackendView]:
         """Current snapshots of every backend, in config order."""
         return [self.view(name) for name in self.backends]
 
     def view(self, name: str) -> BackendView:
-        """The current snapshot of one backend."""
+        """The current snapshot of one backend. A snapshot is immutable, so while its figures
+        stay the same (between requests that change nothing, most of the time) the last one is
+        handed out again instead of building an equal one."""
         backend, stats = self.backends[name], self.stats[name]
         load = backend.load()
-        return BackendView(
+        figures = (
+            backend.admitted,
+            load.queued,
+            load.capacity,
+            load.limit,
+            stats.ttft_ms,
+            stats.tokens_per_s,
+            stats.prefill_tokens_per_s,
+            stats.request_ms,
+            self.health.reason(name),
+        )
+        last = self._snapshots.get(name)
+        if last is not None and last[0] == figures:
+            return last[1]
+        in_flight, queued, capacity, limit, ttft, tps, prefill, request_ms, reason = figures
+        view = BackendView(
             name=name,
             config=backend.config,
-            in_flight=backend.admitted,
-            queued=load.queued,
-            capacity=load.capacity,
-            limit=load.limit,
-            observed_ttft_ms=stats.ttft_ms,
-            observed_tokens_per_s=stats.tokens_per_s,
-            observed_prefill_tokens_per_s=stats.prefill_tokens_per_s,
-            observed_request_ms=stats.request_ms,
-            health_reason=self.health.reason(name),
+            in_flight=in_flight,
+            queued=queued,
+            capacity=capacity,
+            limit=limit,
+            observed_ttft_ms=ttft,
+            observed_tokens_per_s=tps,
+            observed_prefill_tokens_per_s=prefill,
+            observed_request_ms=request_ms,
+            health_reason=reason,
         )
+        self._snapshots[name] = (figures, view)
+        return view
 
     async def context(self, request: Request, offload: bool = False) -> RequestContext:
         """Computes the per-request state every policy reads, and checks request-wide limits.
@@ -103,31 +140,32 @@ class Runtime:
         `offload` is set (a large RouteBatch, whose short prompts add up)."""
         inline = not offload and _chars(request) <= INLINE_CHARS
         profile = self.pipeline.profile_for(request.profile)  # the only lookup of this request
-        configs = [b.config for b in self.backends.values()]
-        if request.model and not any(
-            request.model == c.model or request.model in c.aliases for c in configs
-        ):
-            known = ", ".join(sorted({m for c in configs for m in (c.model, *c.aliases)}))
+        if request.model and request.model not in self._models:
+            known = ", ".join(sorted(self._models))
             raise InvalidArgument("model", f"unknown model {request.model!r} (known: {known})")
         if inline:
             exact, typical, bound = self._count_prompt_tokens(request)
         else:
             exact, typical, bound = await asyncio.to_thread(self._count_prompt_tokens, request)
-        by_backend = {n: exact.get(n, typical) for n in self.backends}
-        largest = max(c.context_window for c in configs)
-        if request.max_tokens >= largest:
+        if exact:
+            by_backend = {n: exact.get(n, typical) for n in self.backends}
+            bounds = {n: exact.get(n, bound) for n in self.backends}
+        else:
+            by_backend, bounds = (
+                dict.fromkeys(self.backends, typical),
+                dict.fromkeys(self.backends, bound),
+            )
+        largest, max_tokens = self._largest_window, request.max_tokens
+        if max_tokens >= largest:
             raise InvalidArgument(
                 "max_tokens",
-                f"{request.max_tokens} does not fit any backend (largest context {largest})",
+                f"{max_tokens} does not fit any backend (largest context {largest})",
             )
-        if not any(
-            by_backend[n] + request.max_tokens <= b.config.context_window
-            for n, b in self.backends.items()
-        ):
+        if not any(by_backend[n] + max_tokens <= window for n, window in self._windows):
             prompt_tokens = min(by_backend.values())
             raise InvalidArgument(
                 "messages",
-                f"prompt of ~{prompt_tokens} tokens + max_tokens {request.max_tokens} exceeds "
+                f"prompt of ~{prompt_tokens} tokens + max_tokens {max_tokens} exceeds "
                 f"every backend's context window (largest {largest})",
             )
         ctx = RequestContext(
@@ -135,7 +173,7 @@ class Runtime:
             prompt_tokens=next(iter(exact.values()), typical),
             privacy=request.privacy,
             backend_prompt_tokens=by_backend,
-            backend_prompt_bounds={n: exact.get(n, bound) for n in self.backends},
+            backend_prompt_bounds=bounds,
             profile=profile,
         )
         if inline:

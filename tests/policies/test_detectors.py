@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policies.detectors import DETECTORS, Detector, detect, iban_valid, luhn_valid
+from policies.detectors import (
+    DETECTORS,
+    Detector,
+    detect,
+    iban_valid,
+    luhn_valid,
+)
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0"
@@ -197,6 +203,24 @@ def test_iban_valid(iban, valid):
 def test_detect_never_raises(texts):
     """detect() returns a list of known names on any text at all."""
     assert set(detect(texts, list(DETECTORS.values()))) <= set(DETECTORS)
+
+
+def count_digits(text: str) -> int:
+    return sum(map(text.count, "0123456789"))
+
+
+_COUNTED = [(d.name, r) for d in DETECTORS.values() for r in d.rules if r.min_digits]
+_NEAR = st.text("0123456789 -.+()/ABCDEGHJKLMNPRSTWXYZ\n", max_size=60)
+
+
+@pytest.mark.parametrize(("name", "rule"), _COUNTED, ids=[n for n, _ in _COUNTED])
+@given(text=st.one_of(_NEAR, st.sampled_from([t for _, t, _ in CASES])))
+def test_min_digits_is_a_lower_bound(name, rule, text):
+    """Every match of a rule with min_digits holds that many digits, so the skip never hides
+    one: the rule answers as it would without it."""
+    for match in rule.pattern.finditer(text):
+        assert count_digits(match.group()) >= rule.min_digits, (name, match.group())
+    assert rule.fires(text, count_digits(text)) is rule.fires(text)
 
 
 def _luhn_complete(body: str) -> str:

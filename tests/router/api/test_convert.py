@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from router.api import router_pb2 as pb
-from router.api.convert import MAX_FEATURES, request_from_pb
+from router.api.convert import MAX_FEATURES, TIER_TO_PB, decision_to_pb, request_from_pb
 from router.config import load_config
 from router.core.errors import InvalidArgument
-from router.core.types import Privacy
+from router.core.types import Candidate, Decision, Privacy, Tier
 
 CONFIG = load_config(None).config
 
@@ -138,3 +140,41 @@ def test_errors_quote_client_text_briefly(build, field):
         request_from_pb(build("x" * 1_000_000), CONFIG)
     assert err.value.field == field
     assert len(str(err.value)) < 200 and "1000000 characters" in str(err.value)
+
+
+def test_every_field_of_a_decision_reaches_the_message():
+    """decision_to_pb drops nothing: every Decision field the proto has, and every field of every
+    candidate (empty or not, whether feasible or rejected), is in the RouteDecision."""
+    odd = Candidate("a", True, {"cost": 0.5}, 0.5, "cap", "kept anyway", 1e-5, 12.5, 99.0)
+    rejected = Candidate("b", False, {"latency": 0.1}, 0.0, "privacy", "no", 0.0, 3.0, 4.0)
+    plain = Candidate("c", True, {}, 0.0, "", "", 0.0, 0.0, 0.0)
+    d = Decision(
+        "r1",
+        "a",
+        "m",
+        Tier.CLOUD_GPU,
+        "default",
+        Privacy.CONFIDENTIAL,
+        42,
+        1e-5,
+        12.5,
+        "single",
+        77,
+        (odd, rejected, plain),
+        3,
+        9,
+        ("email",),
+        "v1",
+    )
+    msg = decision_to_pb(d)
+    for f in dataclasses.fields(Decision):
+        if f.name in ("prompt_tokens", "candidates", "tier", "privacy"):
+            continue  # prompt_tokens has no proto field; the rest are checked below
+        got = getattr(msg, f.name)
+        assert (tuple(got) if f.name == "detected" else got) == getattr(d, f.name), f.name
+    assert msg.tier == TIER_TO_PB[d.tier] and msg.privacy == int(d.privacy)
+    assert len(msg.candidates) == len(d.candidates)
+    for c, out in zip(d.candidates, msg.candidates, strict=True):
+        for f in dataclasses.fields(Candidate):
+            got = getattr(out, f.name)
+            assert (dict(got) if f.name == "scores" else got) == getattr(c, f.name), f.name

@@ -72,3 +72,20 @@ async def test_an_unknown_profile_is_invalid_argument_naming_profile(router):
     with pytest.raises(InvalidArgument) as caught:
         await router.runtime.context(request("nope"))
     assert caught.value.field == "profile" and "unknown profile 'nope'" in str(caught.value)
+
+
+async def test_a_backends_snapshot_follows_its_figures(router):
+    """A backend's view is reused while its figures stay the same and rebuilt as soon as its
+    in-flight count, observed speeds or health change, so policies never read a stale one."""
+    rt = router.runtime
+    first = rt.view("a")
+    assert rt.view("a") is first
+    rt.backends["a"].admitted += 1
+    busy = rt.view("a")
+    assert busy.in_flight == first.in_flight + 1
+    rt.stats["a"].observe(10, 50.0, 5, 0.1, 120.0)
+    observed = rt.view("a")
+    assert observed.observed_ttft_ms == 50.0 and observed.in_flight == busy.in_flight
+    rt.health.failure("a", "boom", retry_after_s=30)
+    assert rt.view("a").health_reason.startswith("cooling down")
+    rt.backends["a"].admitted -= 1
