@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from backends.gguf import resolve_gguf
+from backends.thread_relay import ThreadRelay
 from router.core.backend import Backend, Finish, Load, StreamEvent, TextDelta
 from router.core.backend_config import BackendCommon
 from router.core.errors import InvalidArgument, ResourceExhausted
@@ -86,6 +87,9 @@ class _Instance:
         self.is_eog: Callable[[int], bool] = lambda tok: bool(
             llama_cpp.llama_vocab_is_eog(vocab, tok)
         )
+        # Each token's text bytes, or None for an end-of-generation token, learnt as they appear:
+        # a dict lookup per generated token instead of two calls into llama.cpp.
+        self.pieces: dict[int, bytes | None] = {}
         template = self.llm.metadata.get("tokenizer.chat_template")
         self.formatter = None
         if template:
@@ -94,6 +98,12 @@ class _Instance:
                 eos_token=self._token_text(self.llm.token_eos()),
                 bos_token=self._token_text(self.llm.token_bos()),
             )
+
+    def piece(self, token: int) -> bytes | None:
+        """The token's text (bytes, possibly part of a character), None if it ends generation."""
+        piece = None if self.is_eog(token) else self.llm.detokenize([token], special=False)
+        self.pieces[token] = piece
+        return piece
 
     def _token_text(self, token: int) -> str:
         return self.llm._model.token_get_text(token) if token >= 0 else ""
@@ -128,7 +138,12 @@ class _Instance:
         for _ in self.llm.generate(tokens, temp=0.0, reset=True):
             break
 
-    def run(self, request: Request, cancel: threading.Event, emit: Callable[[Any], None]) -> None:
+    def run(
+        self,
+        request: Request,
+        cancel: threading.Event,
+        emit: Callable[[Any], None],
+    ) -> None:
         """Generates in the calling (worker) thread, emitting events until done or cancelled."""
         try:
             begun, prefill_ms = time.perf_counter(), 0.0
@@ -139,7 +154,8 @@ class _Instance:
                     f"prompt of {len(tokens)} tokens + max_tokens {request.max_tokens} exceeds the "
                     f"context window of {self.n_ctx}",
                 )
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+            pieces, limit = self.pieces, request.max_tokens
             completion, finish, unsent = 0, "length", 0
             for token in self.llm.generate(
                 tokens, temp=request.temperature, top_k=40, top_p=0.95, min_p=0.05, reset=True
@@ -147,20 +163,21 @@ class _Instance:
                 if cancel.is_set():
                     finish = "cancelled"
                     break
-                if self.is_eog(token):
+                piece = pieces[token] if token in pieces else self.piece(token)
+                if piece is None:
                     finish = "stop"
                     break
                 completion += 1
                 unsent += 1
                 if completion == 1:
                     prefill_ms = (time.perf_counter() - begun) * 1e3
-                text = decoder.decode(self.llm.detokenize([token], special=False))
+                text = decode(piece)
                 if text:
                     emit(TextDelta(text, unsent))
                     unsent = 0
-                if completion >= request.max_tokens:
+                if completion >= limit:
                     break
-            tail = decoder.decode(b"", final=True)
+            tail = decode(b"", final=True)
             if tail:
                 emit(TextDelta(tail, unsent))
             emit(Finish(len(tokens), completion, finish, prefill_ms))
@@ -168,6 +185,28 @@ class _Instance:
             emit(exc)
         finally:
             emit(_END)
+
+
+def _coalesced(items: list[Any]) -> list[Any]:
+    """The items the worker emitted since the loop last looked, consecutive deltas merged into one
+    (their texts joined, their token counts summed), so a loop turn yields each kind once."""
+    if len(items) == 1:
+        return items
+    out: list[Any] = []
+    texts: list[str] = []
+    tokens = 0
+    for item in items:
+        if type(item) is TextDelta:
+            texts.append(item.text)
+            tokens += item.tokens
+            continue
+        if texts:
+            out.append(TextDelta("".join(texts), tokens))
+            texts, tokens = [], 0
+        out.append(item)
+    if texts:
+        out.append(TextDelta("".join(texts), tokens))
+    return out
 
 
 class LlamaCppBackend(Backend):
@@ -220,20 +259,19 @@ class LlamaCppBackend(Backend):
     async def generate(self, request: Request) -> AsyncIterator[StreamEvent]:
         instance = await self._acquire()
         loop = asyncio.get_running_loop()
-        events: asyncio.Queue[Any] = asyncio.Queue()
+        relay = ThreadRelay(loop)
         cancel = threading.Event()
-
-        def emit(item: Any) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, item)
-
-        future = loop.run_in_executor(self._executor, instance.run, request, cancel, emit)
+        future = loop.run_in_executor(self._executor, instance.run, request, cancel, relay.put)
         # The slot frees when the thread lets go of the instance, however the stream ends.
         future.add_done_callback(lambda _: self._free.put_nowait(instance))
         try:
-            while (item := await events.get()) is not _END:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            while True:
+                for event in _coalesced(await relay.take()):
+                    if event is _END:
+                        return
+                    if isinstance(event, BaseException):
+                        raise event
+                    yield event
         finally:
             cancel.set()
 

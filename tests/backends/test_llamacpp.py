@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from backends.llamacpp import LlamaCppBackend, LlamaCppConfig
+from backends.llamacpp import LlamaCppBackend, LlamaCppConfig, _coalesced
 from router.core.backend import Finish, TextDelta
 from router.core.errors import InvalidArgument, ResourceExhausted
 from router.core.types import ChatMessage, Request
@@ -31,11 +31,12 @@ async def backend():
 
 
 async def test_stream_ends_with_one_finish_and_counts_tokens(backend):
-    """Deltas come first, then exactly one Finish whose counts match the template and the stream."""
+    """Deltas come first, then exactly one Finish whose counts match the template and the stream
+    (each delta carries the tokens it holds: several when they were ready together)."""
     events = [e async for e in backend.generate(make_request(max_tokens=5))]
     *deltas, finish = events
     assert all(isinstance(d, TextDelta) for d in deltas) and isinstance(finish, Finish)
-    assert finish.completion_tokens == len(deltas) <= 5
+    assert finish.completion_tokens == sum(d.tokens for d in deltas) <= 5
     assert finish.prompt_tokens == backend.count_prompt_tokens(make_request().messages)
     assert finish.finish_reason in ("stop", "length")
 
@@ -84,3 +85,29 @@ async def test_queue_limit_refuses_at_once_and_closing_frees_the_slot(backend):
         await anext(backend.generate(make_request()))
     await first.aclose()
     assert isinstance(await asyncio.wait_for(second, 30), TextDelta)
+
+
+def test_deltas_ready_together_become_one_with_their_token_count():
+    """What the worker emitted between two loop turns is merged into one delta per run of text,
+    tokens summed, with the Finish kept after it (a single item passes through as it is)."""
+    finish = Finish(3, 4, "stop")
+    items = [TextDelta("a", 1), TextDelta("b", 2), finish, TextDelta("c", 1)]
+    assert _coalesced(items) == [TextDelta("ab", 3), finish, TextDelta("c", 1)]
+    assert _coalesced([TextDelta("x", 1)]) == [TextDelta("x", 1)]
+
+
+async def test_a_stream_read_slowly_keeps_exact_counts(backend):
+    """A consumer that lags behind the model gets fewer, larger deltas whose tokens still add up
+    to the Finish's count and whose text is the same as read promptly."""
+    prompt = make_request("Count from one to twenty.", max_tokens=24)
+    prompt_text = "".join(
+        [e.text async for e in backend.generate(prompt) if isinstance(e, TextDelta)]
+    )
+    slow: list[TextDelta | Finish] = []
+    async for event in backend.generate(prompt):
+        slow.append(event)
+        await asyncio.sleep(0.05)  # several tokens' time
+    *deltas, finish = slow
+    assert isinstance(finish, Finish) and finish.completion_tokens == sum(d.tokens for d in deltas)
+    assert len(deltas) < finish.completion_tokens
+    assert "".join(d.text for d in deltas) == prompt_text

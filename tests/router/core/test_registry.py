@@ -277,14 +277,15 @@ def test_backend_types_are_checked_and_unique():
 def test_no_module_of_the_project_imports_a_specific_plugin():
     """Only the registry's built-in tables name specific policies and backends: no module of
     router/, backends/ or policies/ imports one (shared helpers such as policies.params,
-    policies.detectors or backends.http_common are not plugins)."""
+    policies.detectors, backends.http_common or backends.thread_relay are not plugins)."""
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[3]
     plugin = re.compile(
         r"^\s*(?:from|import)\s+(policies\.(?!params\b|detectors\b|linear_regex\b)\w+"
-        r"|backends\.(?!http_common\b|http_backend\b|http_stream\b|wire\b|wire_conn\b|sse\b|gguf\b)\w+)",
+        r"|backends\.(?!http_common\b|http_backend\b|http_stream\b|wire\b|wire_conn\b|sse\b|gguf\b"
+        r"|thread_relay\b)\w+)",
         re.MULTILINE,
     )
     found = []
