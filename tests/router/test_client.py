@@ -26,7 +26,7 @@ async def test_async_client_streams_text_then_result(start_server):
         backends = await client.backends()
     *chunks, result = items
     assert all(isinstance(c, str) for c in chunks) and isinstance(result, GenerateResult)
-    assert result.text == "".join(chunks) and result.usage.completion_tokens == len(chunks)
+    assert result.text == "".join(chunks) and 0 < len(chunks) <= result.usage.completion_tokens
     assert result.decision.backend == decision.backend == "edge-smollm2"
     assert [b.name for b in backends] == ["edge-smollm2"]
 
@@ -62,7 +62,7 @@ async def test_sync_client_generates_and_reports_errors(start_server):
     items, err = await asyncio.to_thread(run)
     assert (
         isinstance(items[-1], GenerateResult)
-        and items[-1].usage.completion_tokens == len(items) - 1
+        and 0 < len(items) - 1 <= items[-1].usage.completion_tokens
     )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "profile" in err.details()
 

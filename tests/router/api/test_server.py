@@ -53,7 +53,7 @@ async def test_generate_streams_real_model_text_with_exact_usage(start_server, m
     assert decision.solver and decision.candidates[0].feasible
     text = "".join(deltas)
     assert text.strip()
-    assert usage.completion_tokens == len(deltas)  # one delta per ASCII token
+    assert 0 < len(deltas) <= usage.completion_tokens  # tokens that piled up share a delta
     assert usage.backend == "edge-smollm2" and usage.finish_reason in ("stop", "length")
     assert usage.ttft_ms > 0 and usage.total_ms >= usage.ttft_ms
     direct = Llama(model_path=model_path, n_ctx=1024, n_threads=2, verbose=False)
