@@ -76,8 +76,9 @@ class Rule:
     min_digits: int = 0  # every match holds at least this many ASCII digits: with fewer, skip
 
     def fires(self, text: str, digits: int | None = None) -> bool:
-        """Whether `text` holds a match that the validator accepts. `digits`: the number of
-        ASCII digits in `text`, if the caller counted them (detect() does, for short texts)."""
+        """Whether `text` holds a match that the validator accepts. `digits`: the exact number
+        of ASCII digits in this `text`, if the caller counted them (detect() does, for short
+        texts); a wrong count silently skips rules, so leave it None unless it is exact."""
         if digits is not None and digits < self.min_digits:
             return False  # a count done once per text is far cheaper than an RE2 call
         if self.needles:
