@@ -16,7 +16,9 @@ Error mapping (every failure names the backend; API keys never appear in a messa
   counts for itself). A probe reads at most 8 MiB of an answer (`MAX_PROBE_BYTES`).
 * 400, 413 and 422 mean the request itself is bad (too long, invalid field): another backend would
   most likely refuse it too, so they become `InvalidArgument("messages", ...)` for the client.
-* more requests at once than `max_concurrency` -> `ResourceExhausted`, at once, without I/O.
+* more requests at once than `max_concurrency` -> `ResourceExhausted`, at once, without I/O;
+  all `max_connections` connections still busy at the first-token deadline -> `ResourceExhausted`
+  naming that limit (backends/http_stream.py); neither counts against the backend's health.
 """
 
 from __future__ import annotations
@@ -135,6 +137,8 @@ def transport_error(backend: str, exc: WireError, secret: str | None = None) -> 
         reason = f"connection closed before a response ({text})"
     elif isinstance(exc, wire.ConnectionReset):
         reason = f"connection reset ({text})"
+    elif isinstance(exc, wire.PoolBusy):
+        reason = text
     elif isinstance(exc, wire.ProtocolError):
         reason = f"malformed response: {text}"
     else:

@@ -15,7 +15,7 @@ from backends import wire
 from backends.http_common import TokenClock, status_error, transport_error
 from backends.sse import SseParser
 from router.core.backend_config import HttpBackendCommon
-from router.core.errors import BackendUnavailable
+from router.core.errors import BackendUnavailable, ResourceExhausted
 
 ERROR_BODY_BYTES = 16_384  # of a non-2xx answer, read for its message
 MAX_PROBE_BYTES = 8 << 20  # the body of a probe's answer (vLLM /metrics, /slots, /models)
@@ -105,6 +105,8 @@ async def open_stream(
     headers = {"content-type": "application/json", "accept": "text/event-stream", **headers}
     try:
         response = await pool.request("POST", path, headers, body, clock.remaining())
+    except wire.PoolBusy as exc:  # the router's own limit, not the backend's fault
+        raise ResourceExhausted(f"backend {backend}: {exc}") from None
     except TimeoutError:
         raise clock.expired() from None
     except wire.WireError as exc:

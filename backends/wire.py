@@ -41,6 +41,7 @@ from backends.wire_conn import (
     Connection,
     ConnectionReset,
     ConnectTimeout,
+    PoolBusy,
     ProtocolError,
     Response,
     WireError,
@@ -56,6 +57,7 @@ __all__ = [
     "ConnectTimeout",
     "ConnectionReset",
     "Pool",
+    "PoolBusy",
     "ProtocolError",
     "Response",
     "WireError",
@@ -153,7 +155,7 @@ class Pool:
             try:
                 async with asyncio.timeout(timeout):
                     conn = await waiter
-            except BaseException:
+            except BaseException as exc:
                 if not waiter.done():
                     waiter.cancel()
                 elif not waiter.cancelled():  # handed over as we gave up: pass it on
@@ -162,6 +164,11 @@ class Pool:
                         self._free_slot()
                     else:
                         self._release(given, given.usable)
+                if isinstance(exc, TimeoutError):
+                    n = self.max_connections
+                    raise PoolBusy(
+                        f"all {n} connections stayed busy for {timeout:g} s (max_connections {n})"
+                    ) from None
                 raise
             if conn is not None:
                 if conn.usable:

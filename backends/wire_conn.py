@@ -50,6 +50,10 @@ class ProtocolError(WireError):
     """The upstream sent something that is not HTTP/1.1."""
 
 
+class PoolBusy(WireError, TimeoutError):
+    """Every connection stayed busy until the request's deadline (max_connections reached)."""
+
+
 def _lost(exc: BaseException | None, got_headers: bool) -> WireError:
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return ConnectionReset(str(exc) or type(exc).__name__)

@@ -285,6 +285,25 @@ async def test_max_concurrency_refuses_at_once(upstream):
     await b.aclose()
 
 
+async def test_all_connections_busy_is_resource_exhausted_naming_the_limit(upstream):
+    """A request that waits for one of max_connections until its first-token deadline gets
+    ResourceExhausted naming the limit (the router's own, so no health failure), not a
+    first-token timeout; nothing of it is sent."""
+    b = make_backend(
+        upstream.base_url,
+        max_connections=1,
+        timeouts={"first_token_s": 0.3, "between_tokens_s": 5.0, "connect_s": 1.0},
+    )
+    upstream.script(Script(tokens=100, delay_s=0.05))  # holds its connection for seconds
+    first = b.generate(make_request())
+    assert isinstance(await anext(first), TextDelta)
+    with pytest.raises(ResourceExhausted, match="max_connections 1"):
+        await collect(b)
+    assert len(upstream.requests) == 1
+    await first.aclose()
+    await b.aclose()
+
+
 async def test_probe_reads_vllm_metrics(upstream):
     """probe() with metrics 'vllm' reads waiting/running/KV-cache gauges into Load and metrics."""
     b = make_backend(upstream.base_url, metrics="vllm")
