@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
+from pydantic import Field
+
 from backends.http_backend import HttpBackend, json_body
 from backends.http_common import (
     TokenClock,
@@ -36,7 +38,7 @@ from backends.http_common import (
 from backends.http_stream import get_bounded, open_stream
 from backends.wire import WireError
 from router.core.backend import Finish, Load, StreamEvent, TextDelta
-from router.core.backend_config import HttpBackendCommon
+from router.core.backend_config import Feature, HttpBackendCommon
 from router.core.errors import BackendUnavailable
 from router.core.estimates import completion_tokens_estimate, prompt_tokens_estimate
 from router.core.types import ChatMessage, Request, Tier
@@ -73,6 +75,9 @@ class AnthropicConfig(HttpBackendCommon):
     base_url: str = "https://api.anthropic.com"
     api_key_env: str | None = "ANTHROPIC_API_KEY"
     anthropic_version: str = "2023-06-01"
+    features: list[Feature] = Field(
+        default_factory=lambda: ["streaming", "tools", "json_mode", "json_schema", "vision"]
+    )
 
 
 class AnthropicBackend(HttpBackend):
@@ -154,7 +159,7 @@ class AnthropicBackend(HttpBackend):
                     self.name, f"stream closed before completion (after {deltas} deltas)"
                 )
             yield Finish(
-                prompt if prompt is not None else prompt_tokens_estimate(request.messages),
+                prompt if prompt is not None else prompt_tokens_estimate(request),
                 completion if completion is not None else deltas,
                 finish or "stop",
             )

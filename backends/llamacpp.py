@@ -23,7 +23,7 @@ from pydantic import Field
 from backends.gguf import resolve_gguf
 from backends.thread_relay import ThreadRelay
 from router.core.backend import Backend, Finish, Load, StreamEvent, TextDelta
-from router.core.backend_config import BackendCommon
+from router.core.backend_config import BackendCommon, Feature
 from router.core.errors import InvalidArgument, ResourceExhausted
 from router.core.types import ChatMessage, Request, Tier
 
@@ -46,6 +46,9 @@ class LlamaCppConfig(BackendCommon):
     threads: int | None = Field(None, ge=1, description="CPU threads per instance; default: all")
     batch_size: int = Field(512, ge=1)
     seed: int = Field(-1, description="sampling seed; -1 for random")
+    features: list[Feature] = Field(
+        default_factory=lambda: ["streaming", "tools", "json_mode", "json_schema"]
+    )
 
     @property
     def tier(self) -> Tier:
@@ -242,10 +245,10 @@ class LlamaCppBackend(Backend):
             instance.llm.close()
         self._instances.clear()
 
-    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int | None:
+    def count_prompt_tokens(self, request: Request) -> int | None:
         if not self._instances:
             return None
-        return len(self._instances[0].prompt_tokens(messages))
+        return len(self._instances[0].prompt_tokens(request.messages))
 
     def load(self) -> Load:
         busy = len(self._instances) - self._free.qsize()

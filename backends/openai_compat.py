@@ -51,7 +51,7 @@ from backends.http_common import (
 from backends.http_stream import Answer, get_bounded, open_stream
 from backends.wire import WireError
 from router.core.backend import Finish, Load, StreamEvent, TextDelta
-from router.core.backend_config import HttpBackendCommon
+from router.core.backend_config import Feature, HttpBackendCommon
 from router.core.errors import BackendUnavailable
 from router.core.estimates import prompt_tokens_estimate
 from router.core.types import Request, Tier
@@ -96,6 +96,11 @@ class OpenAIConfig(HttpBackendCommon):
     tier: Tier = Tier.CLOUD_GPU
     metrics: Literal["auto", "vllm", "llamacpp", "none"] = Field(
         "auto", description="where to read load signals from"
+    )
+    # vLLM, SGLang, TGI and llama.cpp's server take tools and response formats; images depend on
+    # the model, so `vision` is for the operator to list.
+    features: list[Feature] = Field(
+        default_factory=lambda: ["streaming", "tools", "json_mode", "json_schema"]
     )
 
 
@@ -170,7 +175,7 @@ class OpenAICompatBackend(HttpBackend):
             prompt = _count(usage, "prompt_tokens")
             completion = _count(usage, "completion_tokens")
             yield Finish(
-                prompt if prompt is not None else prompt_tokens_estimate(request.messages),
+                prompt if prompt is not None else prompt_tokens_estimate(request),
                 completion if completion is not None else chunks,
                 finish or "stop",
             )

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from router.core.backend import Backend, Finish, Load, StreamEvent, TextDelta
-from router.core.backend_config import BackendCommon
+from router.core.backend_config import BackendCommon, Feature
 from router.core.errors import ResourceExhausted
 from router.core.estimates import prompt_tokens_estimate
 from router.core.types import Request, Tier
@@ -28,6 +28,7 @@ class ScriptedConfig(BackendCommon):
     ttft_ms: float = Field(0.0, ge=0, description="delay before the first token")
     token_interval_ms: float = Field(0.0, ge=0, description="delay between tokens")
     max_concurrency: int = Field(0, ge=0, description="requests at once; 0: unlimited")
+    features: list[Feature] = Field(default_factory=lambda: ["streaming", "tools"])
 
 
 class ScriptedBackend(Backend):
@@ -58,6 +59,6 @@ class ScriptedBackend(Backend):
                     await asyncio.sleep(self.config.token_interval_ms / 1e3)
                 yield TextDelta(self._tokens[i])
             reason = "stop" if n == len(self._tokens) else "length"
-            yield Finish(prompt_tokens_estimate(request.messages), n, reason)
+            yield Finish(prompt_tokens_estimate(request), n, reason)
         finally:
             self._running -= 1

@@ -4,7 +4,10 @@ Filter:
     excluded when the request names a model (or alias) the backend does not serve, when
     prompt_tokens(b) + max_tokens > context_window (prompt_tokens(b): the backend's own
     count where it has a tokenizer, else the typical estimate), or when the request needs a feature
-    (streaming, tools, json_mode) the backend does not list.
+    the backend does not list: those the client named in `features`, and those the request uses
+    (Request.required_features(): `tools` for offered tools or tool calls in the conversation,
+    `json_mode` / `json_schema` for a response format, `vision` for an image). So a fallback, which
+    places again through this filter, never moves a tool request to a backend without tools.
 Parameters: none.
 """
 

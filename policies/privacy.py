@@ -4,8 +4,9 @@ A guard (`binding = True`): its prepare and filter run for every request, under 
 whether or not the profile lists it, so no profile and no client can opt out of them.
 
 Prepare:
-    every request has every message's content scanned by the enabled detectors, whatever class
-    it claims, and
+    every request has every text a backend would receive scanned by the enabled detectors
+    (message contents and text parts, image URLs, tool-call arguments, tool results, tool
+    definitions, the response schema: Request.texts()), whatever class it claims, and
         privacy = max(claimed, ctx.privacy, class of each detector that fired)
     where claimed is the request's class, or unspecified_class for an UNSPECIFIED one. So a
     client may raise its class but never lower it below what its content calls for, and
@@ -129,7 +130,7 @@ class PrivacyPolicy:
 
     def prepare(self, ctx: RequestContext) -> RequestContext:
         """The higher of the claimed class and the one the detected content calls for."""
-        found = self.scan([m.content for m in ctx.request.messages])
+        found = self.scan(ctx.request.texts())  # tool calls, results and schemas included
         # Never below the claim, nor below what an earlier preparer decided (policies compose).
         privacy = max(self._claimed(ctx), ctx.privacy)
         if not found:

@@ -14,8 +14,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import get_args
 
+from router.api import agent_fields
 from router.api import router_pb2 as pb
 from router.config import Config, Feature, LimitsConfig
+from router.core.backend import TextDelta
 from router.core.errors import InvalidArgument, RouterError
 from router.core.framework import BackendView
 from router.core.types import ROLES, ChatMessage, Decision, Privacy, Request, Tier, Usage
@@ -69,6 +71,7 @@ def _request(msg: pb.GenerateRequest, config: Config, deadline: float | None) ->
     messages = []
     chars = 0
     blank = True
+    call_ids: set[str] = set()  # ids of the tool calls so far, which tool messages answer
     for i, m in enumerate(pb_messages):
         role, content = m.role, m.content
         if role not in ROLES:
@@ -76,11 +79,32 @@ def _request(msg: pb.GenerateRequest, config: Config, deadline: float | None) ->
                 f"messages[{i}].role",
                 f"unknown role {shown(role)} (one of {', '.join(sorted(ROLES))})",
             )
+        if agent_fields.is_agent_message(m):
+            message, size = agent_fields.message(i, m, call_ids, limits.max_id_chars)
+            chars += size
+            blank = blank and not (content.strip() or message.parts or message.tool_calls)
+            messages.append(message)
+            continue
         chars += len(content)
         blank = blank and not content.strip()
         messages.append(ChatMessage(role, content))
     if blank:
         raise InvalidArgument("messages", "every message is empty")
+    agent: dict = {}
+    if msg.tools or msg.HasField("tool_choice") or msg.HasField("response_format"):
+        agent["tools"], size = agent_fields.tools(msg.tools)
+        chars += size
+        agent["tool_choice"] = agent_fields.tool_choice(msg, agent["tools"])
+        agent["response_format"], size = agent_fields.response_format(msg)
+        chars += size
+    if msg.HasField("parallel_tool_calls"):
+        agent["parallel_tool_calls"] = msg.parallel_tool_calls
+    if msg.stop:
+        agent["stop"] = agent_fields.stop(msg.stop)
+    if msg.HasField("top_p"):
+        agent["top_p"] = agent_fields.top_p(msg)
+    if msg.HasField("seed"):
+        agent["seed"] = msg.seed
     if chars > limits.max_prompt_chars:
         raise InvalidArgument(
             "messages", f"{chars} characters exceed the limit of {limits.max_prompt_chars}"
@@ -119,6 +143,7 @@ def _request(msg: pb.GenerateRequest, config: Config, deadline: float | None) ->
         metadata=metadata,
         features=_features(features) if features else (),
         deadline=deadline,
+        **agent,
     )
 
 
@@ -226,7 +251,7 @@ def result_to_pb(result: Decision | RouterError) -> pb.RouteDecision:
 
 
 def usage_to_pb(u: Usage) -> pb.Usage:
-    return pb.Usage(
+    msg = pb.Usage(
         prompt_tokens=u.prompt_tokens,
         completion_tokens=u.completion_tokens,
         cost_usd=u.cost_usd,
@@ -236,6 +261,18 @@ def usage_to_pb(u: Usage) -> pb.Usage:
         total_ms=u.total_ms,
         backends_tried=u.backends_tried,
     )
+    if u.schema_valid is not None:
+        msg.schema_valid = u.schema_valid
+    return msg
+
+
+def delta_to_pb(d: TextDelta) -> pb.Delta:
+    """A delta with tool-call fragments (plain text deltas are built inline, on the hot path)."""
+    msg = pb.Delta(text=d.text)
+    add = msg.tool_calls.add
+    for c in d.tool_calls:
+        add(index=c.index, id=c.id, name=c.name, arguments=c.arguments)
+    return msg
 
 
 def backend_to_pb(view: BackendView, health: int) -> pb.BackendInfo:

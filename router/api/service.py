@@ -60,7 +60,10 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
             async with contextlib.aclosing(self.router.generate(req)) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
-                        await write(pb.GenerateResponse(delta=pb.Delta(text=event.text)))
+                        if event.tool_calls:
+                            await write(pb.GenerateResponse(delta=convert.delta_to_pb(event)))
+                        else:
+                            await write(pb.GenerateResponse(delta=pb.Delta(text=event.text)))
                     elif isinstance(event, Decision):
                         await write(pb.GenerateResponse(decision=convert.decision_to_pb(event)))
                     else:

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar
 
 from router.core.backend_config import BackendCommon
-from router.core.types import ChatMessage, Request, Tier
+from router.core.types import Request, Tier
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of a tool call: the first fragment of a call (by `index`) carries its id and
+    name, later ones pieces of its JSON arguments; joined they give the whole call."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +33,13 @@ class TextDelta:
     the end, so each delta is estimated
     (router.core.estimates.completion_tokens_estimate). The final Finish's counts replace these
     sums.
+
+    `tool_calls` carries tool-call fragments (with `text` empty, or text that came with them).
     """
 
     text: str
     tokens: int = 1
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +48,7 @@ class Finish:
 
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # stop, length or cancelled
+    finish_reason: str  # stop, length, tool_calls or cancelled
     prefill_ms: float = 0.0  # from starting work on the request to its first token; 0: unknown
 
 
@@ -75,8 +89,9 @@ class Backend(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Releases everything `start` acquired."""
 
-    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int | None:
-        """Exact prompt tokens with this backend's tokenizer and template, or None if unknown."""
+    def count_prompt_tokens(self, request: Request) -> int | None:
+        """Exact prompt tokens of `request` (messages, and tools and schemas as this backend
+        puts them in the prompt) with its tokenizer and template, or None if unknown."""
         return None
 
     def load(self) -> Load:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from router.core.types import Tier
 
 Trust = Literal["edge", "self_hosted", "third_party"]
-Feature = Literal["streaming", "tools", "json_mode"]
+Feature = Literal["streaming", "tools", "json_mode", "json_schema", "vision"]
 
 
 # The trust a tier implies when none is configured (any other tier: third_party).

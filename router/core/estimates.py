@@ -5,6 +5,11 @@ Two prompt sizes for a backend that cannot count tokens itself (docs/policies.md
     typical(r) = ASCII chars // 4 + other chars + 4 per message          (scores, latency)
     bound(r)   = UTF-8 bytes of roles and contents + 8 per message + 8   (hard caps)
 
+"Contents" are every text the backend receives (Request.texts()): message contents and text
+parts, image URLs, tool calls and tool definitions (each tool counting as a message) and the
+response schema; each image adds IMAGE_TOKENS (1600, the most Anthropic charges for one; OpenAI's
+high-detail images stay below it) to both.
+
 The bound holds for every byte-level BPE or SentencePiece-with-byte-fallback tokenizer, since each
 of their tokens covers at least one byte of text, as long as the server's chat template adds at
 most 8 tokens a message and 8 more (role markers and the reply header). Both cost linear time.
@@ -12,11 +17,10 @@ most 8 tokens a message and 8 more (role markers and the reply header). Both cos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from router.core.backend_config import PriceConfig
-from router.core.types import ChatMessage
+from router.core.types import IMAGE_TOKENS, Request
 
 if TYPE_CHECKING:
     from router.core.framework import BackendView, RequestContext
@@ -72,15 +76,21 @@ BOUND_TOKENS_PER_MESSAGE = 8
 BOUND_TOKENS_FIXED = 8
 
 
-def prompt_tokens_estimate(messages: Sequence[ChatMessage]) -> int:
+def prompt_tokens_estimate(request: Request) -> int:
     """A typical count: ASCII text 4 characters a token, any other character a token of its own
-    (CJK, emoji), plus a few tokens of template per message."""
+    (CJK, emoji), plus a few tokens of template per message and IMAGE_TOKENS per image. Counts
+    every text the backend receives (Request.texts(): tools, tool calls, schemas too)."""
     ascii_chars = other_chars = 0
-    for m in messages:
-        n = len(m.content.encode("ascii", "ignore"))  # C speed, linear
+    for text in request.texts():
+        n = len(text.encode("ascii", "ignore"))  # C speed, linear
         ascii_chars += n
-        other_chars += len(m.content) - n
-    return ascii_chars // 4 + other_chars + TYPICAL_TOKENS_PER_MESSAGE * len(messages)
+        other_chars += len(text) - n
+    return (
+        ascii_chars // 4
+        + other_chars
+        + TYPICAL_TOKENS_PER_MESSAGE * (len(request.messages) + len(request.tools))
+        + IMAGE_TOKENS * request.images
+    )
 
 
 def completion_tokens_estimate(text: str) -> int:
@@ -90,7 +100,15 @@ def completion_tokens_estimate(text: str) -> int:
     return max(1, n // 4 + len(text) - n)
 
 
-def prompt_tokens_bound(messages: Sequence[ChatMessage]) -> int:
+def prompt_tokens_bound(request: Request) -> int:
     """An upper bound on the prompt's tokens for any byte-level tokenizer (module docstring)."""
-    text_bytes = sum(len(m.role.encode()) + len(m.content.encode()) for m in messages)
-    return text_bytes + BOUND_TOKENS_PER_MESSAGE * len(messages) + BOUND_TOKENS_FIXED
+    messages = request.messages
+    text_bytes = sum(len(m.role.encode()) for m in messages)
+    text_bytes += sum(len(t.encode()) for t in request.texts())
+    parts = len(messages) + len(request.tools)
+    return (
+        text_bytes
+        + BOUND_TOKENS_PER_MESSAGE * parts
+        + BOUND_TOKENS_FIXED
+        + IMAGE_TOKENS * request.images
+    )

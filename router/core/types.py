@@ -28,10 +28,85 @@ class Tier(enum.StrEnum):
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 
+IMAGE_TOKENS = 1600  # prompt tokens counted for one image (Anthropic's ~1.15 megapixel bound)
+
+
+@dataclass(frozen=True, slots=True)
+class ContentPart:
+    """A part of a message beside its plain `content`: text, or an image by URL (http(s) or a
+    data: URL) or by its bytes (`data`, with its `media_type`)."""
+
+    type: str  # "text" or "image"
+    text: str = ""
+    url: str = ""
+    data: bytes = b""
+    media_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call an assistant message made: `arguments` is a JSON object's text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One turn. An assistant turn may carry `tool_calls`; a `tool` turn answers the call whose
+    id is `tool_call_id`, with its result in `content` (and `parts`)."""
+
     role: str
     content: str
+    parts: tuple[ContentPart, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+
+    @property
+    def text(self) -> str:
+        """`content` and the text parts, joined by blank lines (for text-only backends)."""
+        if not self.parts:
+            return self.content
+        texts = [self.content] if self.content else []
+        texts.extend(p.text for p in self.parts if p.type == "text")
+        return "\n\n".join(texts)
+
+    @property
+    def images(self) -> int:
+        return sum(1 for p in self.parts if p.type == "image")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool offered to the model: `parameters` is a JSON Schema's text (an object schema)."""
+
+    name: str
+    description: str = ""
+    parameters: str = '{"type": "object", "properties": {}}'
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """auto (the model decides), none (no call), required (some call), or tool (`name`)."""
+
+    mode: str = "auto"
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """text, json_object (any JSON object), or json_schema (`schema` is a JSON Schema's text;
+    `strict` asks the backend to enforce it and the router to check it)."""
+
+    type: str = "text"
+    name: str = ""
+    schema: str = ""
+    strict: bool = False
+
+
+AUTO = ToolChoice()
+TEXT = ResponseFormat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +126,67 @@ class Request:
     metadata: dict[str, str] = field(default_factory=dict)
     features: tuple[str, ...] = ()
     deadline: float | None = None  # time.monotonic() by which the call must end (gRPC deadline)
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = AUTO
+    parallel_tool_calls: bool | None = None  # None: the backend's default
+    response_format: ResponseFormat = TEXT
+    stop: tuple[str, ...] = ()
+    top_p: float | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        # `features` always holds what the request uses, listed by the client or not, so the
+        # capability policy (and everything else reading it) sees tools, schemas and images.
+        needed = self.required_features()
+        if needed != self.features:
+            object.__setattr__(self, "features", needed)
+
+    def texts(self) -> list[str]:
+        """Every text a backend receives for this request: contents, text parts, image URLs
+        (not image bytes), tool calls' names and arguments, tool definitions and the response
+        schema. Privacy scans it; token estimates count it."""
+        if not (self.tools or self.response_format.schema) and not any(
+            m.parts or m.tool_calls for m in self.messages
+        ):
+            return [m.content for m in self.messages]
+        out: list[str] = []
+        add = out.append
+        for m in self.messages:
+            add(m.content)
+            for p in m.parts:
+                add(p.text or p.url)
+            for c in m.tool_calls:
+                add(c.name)
+                add(c.arguments)
+        for t in self.tools:
+            add(t.name)
+            add(t.description)
+            add(t.parameters)
+        if self.response_format.schema:
+            add(self.response_format.schema)
+        return out
+
+    def chars(self) -> int:
+        """Characters of texts()."""
+        return sum(map(len, self.texts()))
+
+    @property
+    def images(self) -> int:
+        """Images in the conversation (each counts IMAGE_TOKENS prompt tokens)."""
+        return sum(m.images for m in self.messages if m.parts)
+
+    def required_features(self) -> tuple[str, ...]:
+        """The features the client listed plus those the request uses: tools (offered, or
+        calls in its history), json_mode, json_schema, vision (an image)."""
+        implied = list(self.features)
+        if self.tools or any(m.tool_calls or m.role == "tool" for m in self.messages):
+            implied.append("tools")
+        kind = self.response_format.type
+        if kind != "text":
+            implied.append("json_schema" if kind == "json_schema" else "json_mode")
+        if self.images:
+            implied.append("vision")
+        return tuple(dict.fromkeys(implied))
 
     def time_left(self) -> float | None:
         """Seconds until the deadline, or None without one."""
@@ -106,3 +242,4 @@ class Usage:
     ttft_ms: float = 0.0
     total_ms: float = 0.0
     backends_tried: list[str] = field(default_factory=list)
+    schema_valid: bool | None = None  # strict json_schema output: did it validate? else None

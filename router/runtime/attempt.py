@@ -10,6 +10,9 @@ excluded), while the usage keeps the client-visible TTFT and total time from the
 Completion tokens are summed as deltas arrive (`TextDelta.tokens`), so a stream that ends after
 its first token (cancel, deadline, backend failure) is charged what it produced: the prompt as
 counted at placement for this backend + the completion tokens so far (`end_early`).
+
+A strict json_schema request has its output collected and checked against the schema at the
+finish (router/core/json_schema.py, linear time): `usage.schema_valid`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from router.core import estimates
+from router.core import estimates, json_schema
 from router.core.backend import Finish, StreamEvent, TextDelta
 from router.core.errors import BackendUnavailable
 from router.core.types import Decision, Request, Usage
@@ -40,6 +43,9 @@ class Attempt:
         self.usage = usage
         usage.prompt_tokens = decision.prompt_tokens
         usage.completion_tokens = 0
+        usage.schema_valid = None
+        fmt = request.response_format
+        self._output: list[str] | None = [] if fmt.strict and fmt.schema else None
 
     @property
     def streaming(self) -> bool:
@@ -56,6 +62,8 @@ class Attempt:
             self.first_token_at = time.perf_counter()
             self.usage.ttft_ms = (self.first_token_at - self._started) * 1e3
         self.usage.completion_tokens += event.tokens
+        if self._output is not None:
+            self._output.append(event.text)
 
     def unfinished(self) -> BackendUnavailable:
         """The error for a backend stream that ended without its Finish."""
@@ -73,6 +81,9 @@ class Attempt:
             self.backend.config.price, event.prompt_tokens, event.completion_tokens
         )
         usage.total_ms = (now - self._started) * 1e3
+        if self._output is not None:
+            schema = json_schema.parse_schema(self._request.response_format.schema)
+            usage.schema_valid = json_schema.validates(schema, "".join(self._output))
         self.finished = True
         first = self.first_token_at
         self._stats.observe(

@@ -31,7 +31,7 @@ INLINE_CHARS = 4096
 
 
 def _chars(request: Request) -> int:
-    return sum(len(m.content) for m in request.messages)
+    return request.chars()
 
 
 class _InUse:
@@ -184,10 +184,10 @@ class Runtime:
         """(exact counts of the backends that can count, typical estimate, upper bound)."""
         exact: dict[str, int] = {}
         for name, backend in self.backends.items():
-            if (count := backend.count_prompt_tokens(request.messages)) is not None:
+            if (count := backend.count_prompt_tokens(request)) is not None:
                 exact[name] = count
-        typical = estimates.prompt_tokens_estimate(request.messages)
-        return exact, typical, estimates.prompt_tokens_bound(request.messages)
+        typical = estimates.prompt_tokens_estimate(request)
+        return exact, typical, estimates.prompt_tokens_bound(request)
 
     def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
         """Reserves budget and rate for a generation placed on `decision.backend`."""

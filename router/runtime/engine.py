@@ -180,7 +180,7 @@ class Router:
         with self.runtime.in_use() as rt:  # a reload's drain waits for it
             contexts = []
             # Short prompts that add up to a long text are scanned off the loop too.
-            offload = sum(len(m.content) for r in requests for m in r.messages) > INLINE_CHARS
+            offload = sum(r.chars() for r in requests) > INLINE_CHARS
             async for i, request in sliced(enumerate(requests)):
                 try:
                     contexts.append(await rt.context(request, offload))

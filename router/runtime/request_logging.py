@@ -68,6 +68,8 @@ def request_ended(
         )
     if log_content:
         fields["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        if request.tools or len(request.texts()) > len(request.messages):
+            fields["texts"] = request.texts()  # tool calls, parts, tools, schema
     if status == "OK":
         log.info(kind, **fields)
     elif isinstance(error, asyncio.CancelledError | GeneratorExit):

@@ -127,7 +127,7 @@ async def test_counts_without_usage(upstream, backend):
     """Without usage fields, completion tokens are the deltas and the prompt is estimated."""
     upstream.script(Script(tokens=4, usage=False))
     *_, finish = await collect(backend)
-    assert finish == Finish(prompt_tokens_estimate(MESSAGES), 4, "stop")
+    assert finish == Finish(prompt_tokens_estimate(make_request()), 4, "stop")
 
 
 async def test_error_event(upstream, backend):

@@ -37,7 +37,7 @@ async def test_stream_ends_with_one_finish_and_counts_tokens(backend):
     *deltas, finish = events
     assert all(isinstance(d, TextDelta) for d in deltas) and isinstance(finish, Finish)
     assert finish.completion_tokens == sum(d.tokens for d in deltas) <= 5
-    assert finish.prompt_tokens == backend.count_prompt_tokens(make_request().messages)
+    assert finish.prompt_tokens == backend.count_prompt_tokens(make_request())
     assert finish.finish_reason in ("stop", "length")
 
 

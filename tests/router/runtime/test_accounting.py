@@ -13,7 +13,7 @@ import pytest
 import structlog
 
 from router.core.estimates import cost_usd, prompt_tokens_bound, prompt_tokens_estimate
-from router.core.types import ChatMessage
+from router.core.types import ChatMessage, Request
 from tests.conftest import SMOLLM2, request
 from tests.fakes.fake_upstream import FakeUpstream, Script
 from tests.router.runtime.test_fallback import assert_nothing_leaks, collect, fleet, http_backend
@@ -29,6 +29,10 @@ async def second_upstream():
     await server.close()
 
 
+def _plain(text: str) -> Request:
+    return Request("r", "t", (ChatMessage("user", text),), 1, 0.0)
+
+
 def spent_usd(srv: Any, tenant: str = "default") -> float:
     """What the tenant's budget has spent in its current window (with no hold left open)."""
     budget = srv.server.router.pipeline.policies["budget"]
@@ -39,7 +43,7 @@ def spent_usd(srv: Any, tenant: str = "default") -> float:
 
 def partial_cost(text: str, completion: int) -> float:
     """The charge for a partial stream on the primary: estimated prompt + tokens produced."""
-    prompt = prompt_tokens_estimate([ChatMessage("user", text)])
+    prompt = prompt_tokens_estimate(_plain(text))
     return (prompt + completion) * PRICE / 1e6
 
 
@@ -66,7 +70,7 @@ async def check_partial(srv, upstream, second_upstream, tmp_path, logs, rid, tex
     await assert_nothing_leaks(srv, upstream, second_upstream)
     assert spent_usd(srv) == pytest.approx(partial_cost(text, k))
     record = await request_log_record(tmp_path / "requests.jsonl", rid)
-    prompt = prompt_tokens_estimate([ChatMessage("user", text)])
+    prompt = prompt_tokens_estimate(_plain(text))
     assert record["completion_tokens"] == k and record["prompt_tokens"] == prompt
     assert record["cost_usd"] == pytest.approx(partial_cost(text, k))
     assert record["status"] == status and record["backend"] == "primary"
@@ -197,8 +201,8 @@ async def test_max_cost_usd_bounds_the_real_cost(start_server, upstream, tokeniz
     """With CJK or emoji prompts, a request either fits its max_cost_usd for real or is refused."""
     text = TEXTS[kind]
     real = real_prompt_tokens(tokenizer, text)
-    bound = prompt_tokens_bound([ChatMessage("user", text)])
-    assert prompt_tokens_estimate([ChatMessage("user", text)]) < real <= bound
+    bound = prompt_tokens_bound(_plain(text))
+    assert prompt_tokens_estimate(_plain(text)) < real <= bound
     srv = await start_server(priced(cap_fleet(upstream)))
     per_token = 1000.0 / 1e6
     for cap_tokens in (real - 1, (real + bound) // 2, bound + 5):  # + 5 tokens of output

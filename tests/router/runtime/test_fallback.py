@@ -16,7 +16,7 @@ import pytest
 from router.api import router_pb2 as pb
 from router.api.convert import request_from_pb
 from router.core.estimates import prompt_tokens_estimate
-from router.core.types import ChatMessage
+from router.core.types import ChatMessage, Request
 from tests.conftest import request
 from tests.fakes.fake_upstream import FakeUpstream, Script
 from tests.llamacpp_server import start_llamacpp_server
@@ -211,7 +211,8 @@ async def test_failure_after_the_first_token_is_unavailable_not_truncation(
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "output is incomplete" in err.value.details()
         # The 2 tokens streamed are charged with the prompt (on primary, $0.1 per Mtok).
-        charged += (prompt_tokens_estimate([ChatMessage("user", "Say hello.")]) + 2) * 0.1e-6
+        hello = Request("r", "t", (ChatMessage("user", "Say hello."),), 1, 0.0)
+        charged += (prompt_tokens_estimate(hello) + 2) * 0.1e-6
         await assert_nothing_leaks(srv, upstream, second_upstream, spent=charged)
 
 
