@@ -4,8 +4,17 @@
         async for item in client.generate("Write a haiku", max_tokens=64):
             if isinstance(item, str):
                 print(item, end="")
-            else:                      # the last item: GenerateResult
+            elif isinstance(item, GenerateResult):   # the last item
                 print(item.usage.completion_tokens, item.decision.backend)
+            # else: a pb.ToolCallDelta, a fragment of a tool call (see below)
+
+`chat()` returns the whole answer at once. Agents pass conversations in the OpenAI Chat
+Completions shape (see router.client_messages), tools, tool_choice and response_format:
+
+    answer = client.chat(messages, tools=[weather_tool], tool_choice="required")
+    for call in answer.tool_calls:               # complete calls: id, name, JSON arguments
+        messages += [answer.as_message(), {"role": "tool", "tool_call_id": call.id,
+                                           "content": run(call.name, call.args())}]
 
 `RouterClient` is the same API, blocking. Errors surface as grpc.RpcError with the server's
 status code and message.
@@ -27,17 +36,36 @@ import grpc
 
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
+from router.client_messages import ToolCall, ToolCallAssembler, agent_fields, messages
 
-Messages = str | Sequence[Mapping[str, str]]
+Messages = str | Sequence[Mapping[str, Any] | pb.Message]
+Item = str | pb.ToolCallDelta
 
 
 @dataclass(frozen=True)
 class GenerateResult:
-    """The last item `generate()` yields: the decision, the usage and the whole text."""
+    """The last item `generate()` yields, and what `chat()` returns: the decision, the usage,
+    and the complete assistant message (its text and tool calls)."""
 
     decision: pb.RouteDecision
     usage: pb.Usage
     text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    @property
+    def finish_reason(self) -> str:
+        return self.usage.finish_reason
+
+    def as_message(self) -> dict[str, Any]:
+        """The answer as an assistant message to append to the conversation."""
+        msg: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            msg["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": args}}
+                for c in self.tool_calls
+                for args in (c.arguments,)
+            ]
+        return msg
 
 
 def build_request(
@@ -48,22 +76,18 @@ def build_request(
     metadata: Mapping[str, str] | None = None,
     **fields: Any,
 ) -> pb.GenerateRequest:
-    """Builds a GenerateRequest from a prompt string or a list of {role, content} messages.
+    """Builds a GenerateRequest from a prompt string or a list of messages (dicts in the
+    Chat Completions shape, or pb.Message).
 
     `privacy` takes a name ("confidential") or the enum value; other keywords are request fields
-    (request_id, tenant, max_tokens, temperature, model, latency_slo_ms, max_cost_usd, profile).
+    (request_id, tenant, max_tokens, temperature, model, latency_slo_ms, max_cost_usd, profile,
+    features, tools, tool_choice, parallel_tool_calls, response_format, stop, top_p, seed).
     """
-    if isinstance(prompt, str):
-        messages = [{"role": "user", "content": prompt}]
-    else:
-        messages = [dict(m) for m in prompt]
-    if system is not None:
-        messages.insert(0, {"role": "system", "content": system})
     if isinstance(privacy, str):
         privacy = pb.Privacy.Value(privacy.upper())
-    fields = {k: v for k, v in fields.items() if v is not None}
+    fields = agent_fields({k: v for k, v in fields.items() if v is not None})
     return pb.GenerateRequest(
-        messages=[pb.Message(role=m["role"], content=m["content"]) for m in messages],
+        messages=messages(prompt, system),
         privacy=privacy,
         metadata=dict(metadata or {}),
         **fields,
@@ -105,21 +129,37 @@ def _metadata(api_key: str | None) -> tuple[tuple[str, str], ...] | None:
 
 
 class _Collector:
-    """Turns the GenerateResponse stream into text chunks and a final GenerateResult."""
+    """Turns the GenerateResponse stream into text chunks, tool-call fragments and a final
+    GenerateResult."""
 
     def __init__(self) -> None:
         self.decision = pb.RouteDecision()
         self.parts: list[str] = []
+        self.calls = ToolCallAssembler()
 
-    def feed(self, response: pb.GenerateResponse) -> str | GenerateResult | None:
+    def feed(self, response: pb.GenerateResponse) -> list[Item | GenerateResult]:
         kind = response.WhichOneof("event")
         if kind == "delta":
-            self.parts.append(response.delta.text)
-            return response.delta.text
+            delta = response.delta
+            items: list[Item | GenerateResult] = []
+            if delta.text:
+                self.parts.append(delta.text)
+                items.append(delta.text)
+            for fragment in delta.tool_calls:
+                self.calls.feed(fragment)
+                items.append(fragment)
+            return items
         if kind == "decision":
             self.decision = response.decision
-            return None
-        return GenerateResult(self.decision, response.usage, "".join(self.parts))
+            return []
+        text = "".join(self.parts)
+        return [GenerateResult(self.decision, response.usage, text, self.calls.calls())]
+
+
+def _last(item: object) -> GenerateResult:
+    if not isinstance(item, GenerateResult):  # the server always ends a stream with its usage
+        raise RuntimeError("the Generate stream ended without its usage")
+    return item
 
 
 class AsyncRouterClient:
@@ -155,18 +195,25 @@ class AsyncRouterClient:
 
     async def generate(
         self, prompt: Messages, **options: Any
-    ) -> AsyncIterator[str | GenerateResult]:
-        """Yields text chunks as they arrive, then one GenerateResult."""
+    ) -> AsyncIterator[Item | GenerateResult]:
+        """Yields text chunks and tool-call fragments as they arrive, then one GenerateResult."""
         collector = _Collector()
         call = self._stub.Generate(
             build_request(prompt, **options), timeout=self._timeout, metadata=self._metadata
         )
         try:
             async for response in call:
-                if (item := collector.feed(response)) is not None:
+                for item in collector.feed(response):
                     yield item
         finally:
             call.cancel()  # no-op when finished; stops generation when the caller stops early
+
+    async def chat(self, prompt: Messages, **options: Any) -> GenerateResult:
+        """The complete assistant message (text and tool calls), its decision and usage."""
+        result = None
+        async for item in self.generate(prompt, **options):
+            result = item
+        return _last(result)
 
     async def route(self, prompt: Messages, **options: Any) -> pb.RouteDecision:
         return await self._stub.Route(
@@ -211,18 +258,22 @@ class RouterClient:
     def close(self) -> None:
         self._channel.close()
 
-    def generate(self, prompt: Messages, **options: Any) -> Iterator[str | GenerateResult]:
-        """Yields text chunks as they arrive, then one GenerateResult."""
+    def generate(self, prompt: Messages, **options: Any) -> Iterator[Item | GenerateResult]:
+        """Yields text chunks and tool-call fragments as they arrive, then one GenerateResult."""
         collector = _Collector()
         call = self._stub.Generate(
             build_request(prompt, **options), timeout=self._timeout, metadata=self._metadata
         )
         try:
             for response in call:
-                if (item := collector.feed(response)) is not None:
-                    yield item
+                yield from collector.feed(response)
         finally:
             call.cancel()
+
+    def chat(self, prompt: Messages, **options: Any) -> GenerateResult:
+        """The complete assistant message (text and tool calls), its decision and usage."""
+        *_, result = self.generate(prompt, **options)
+        return _last(result)
 
     def route(self, prompt: Messages, **options: Any) -> pb.RouteDecision:
         return self._stub.Route(
