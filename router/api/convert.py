@@ -91,6 +91,7 @@ def _request(msg: pb.GenerateRequest, config: Config, deadline: float | None) ->
     if blank:
         raise InvalidArgument("messages", "every message is empty")
     agent: dict = {}
+    message_chars = chars
     if msg.tools or msg.HasField("tool_choice") or msg.HasField("response_format"):
         agent["tools"], size = agent_fields.tools(msg.tools)
         chars += size
@@ -106,8 +107,11 @@ def _request(msg: pb.GenerateRequest, config: Config, deadline: float | None) ->
     if msg.HasField("seed"):
         agent["seed"] = msg.seed
     if chars > limits.max_prompt_chars:
+        field = "messages" if message_chars > limits.max_prompt_chars else "tools"
         raise InvalidArgument(
-            "messages", f"{chars} characters exceed the limit of {limits.max_prompt_chars}"
+            field,
+            f"{chars} characters of messages, tools and schemas exceed the limit of "
+            f"{limits.max_prompt_chars} (limits.max_prompt_chars)",
         )
     max_tokens = msg.max_tokens
     if max_tokens < 0:

@@ -80,7 +80,7 @@ async def test_counts_chunks_and_estimates_prompt_without_usage(upstream, backen
     """Without a usage chunk, completion tokens are content chunks and the prompt is estimated."""
     upstream.script(Script(tokens=3, usage=False))
     *_, finish = await collect(backend)
-    assert finish == Finish(prompt_tokens_estimate(make_request().messages), 3, "stop")
+    assert finish == Finish(prompt_tokens_estimate(make_request()), 3, "stop")
 
 
 @pytest.mark.parametrize(
@@ -386,7 +386,7 @@ async def test_impossible_usage_counts_are_ignored(upstream, backend, bad):
     """A negative, huge, infinite or fractional prompt count is replaced by the estimate."""
     upstream.script(Script(tokens=3, prompt_tokens=bad))
     *_, finish = await collect(backend)
-    assert finish == Finish(prompt_tokens_estimate(make_request().messages), 3, "stop")
+    assert finish == Finish(prompt_tokens_estimate(make_request()), 3, "stop")
 
 
 async def test_probe_reads_a_bounded_answer(upstream):
