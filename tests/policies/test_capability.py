@@ -53,3 +53,35 @@ def test_context_window_uses_the_backends_own_prompt_count():
     assert "exceeds context window 100" in create("cap", {}).filter(fits_elsewhere, BACKEND)
     fits_here = replace(ctx(prompt_tokens=95, max_tokens=10), backend_prompt_tokens={"b": 10})
     assert create("cap", {}).filter(fits_here, BACKEND) is None
+
+
+def test_features_the_request_uses_exclude_backends_without_them():
+    """Tools, a JSON schema or an image exclude a backend lacking that feature, unlisted."""
+    from router.core.types import ContentPart, ResponseFormat, ToolSpec
+
+    text_only = BackendView(
+        name="t",
+        config=LlamaCppConfig(type="llamacpp", model="m", gguf="x", features=["streaming"]),
+    )
+    image = ChatMessage("user", "", parts=(ContentPart("image", url="https://x/a.png"),))
+    cases = [
+        (Request("r", "t", (ChatMessage("user", "x"),), 8, 0.0, tools=(ToolSpec("f"),)), "tools"),
+        (
+            Request(
+                "r",
+                "t",
+                (ChatMessage("user", "x"),),
+                8,
+                0.0,
+                response_format=ResponseFormat("json_schema", "s", "{}"),
+            ),
+            "json_schema",
+        ),
+        (Request("r", "t", (image,), 8, 0.0), "vision"),
+    ]
+    policy = create("cap", {})
+    for req, feature in cases:
+        reason = policy.filter(RequestContext(req, 10, Privacy.PUBLIC), text_only)
+        assert reason == f"lacks feature {feature}"
+        kept = policy.filter(RequestContext(req, 10, Privacy.PUBLIC), BACKEND)  # no vision
+        assert kept == ("lacks feature vision" if feature == "vision" else None)

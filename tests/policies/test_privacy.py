@@ -315,3 +315,18 @@ def test_scan_parameters_and_unsupported_patterns_are_named(parameters, message)
     with pytest.raises(ValueError) as info:
         create("privacy", parameters)
     assert message in str(info.value)
+
+
+def test_a_card_number_in_a_tool_result_or_call_raises_the_class():
+    """Tool results and tool-call arguments are scanned like any other text a backend receives."""
+    from router.core.types import ToolCall, ToolSpec
+
+    call = ChatMessage(
+        "assistant", "", tool_calls=(ToolCall("c1", "pay", f'{{"card": "{CARD}"}}'),)
+    )
+    result = ChatMessage("tool", f"charged {CARD}", tool_call_id="c1")
+    policy = create("privacy", {})
+    for messages in [(ChatMessage("user", "pay"), call), (ChatMessage("user", "pay"), result)]:
+        req = Request("r", "t", messages, 16, 0.0, tools=(ToolSpec("pay"),))
+        out = policy.prepare(RequestContext(req, 10, P.UNSPECIFIED))
+        assert (out.privacy, out.detected) == (P.RESTRICTED, ("card",))

@@ -232,6 +232,23 @@ async def test_restricted_never_falls_back_to_a_third_party(
     await assert_nothing_leaks(srv, upstream, second_upstream)
 
 
+async def test_a_tool_request_never_falls_back_to_a_backend_without_tools(
+    start_server, upstream, second_upstream
+):
+    """A tool request whose backend fails goes nowhere rather than to one lacking `tools`."""
+    config = fleet(upstream.base_url, second_upstream.base_url)
+    config["backends"]["secondary"]["features"] = ["streaming"]
+    srv = await start_server(config)
+    upstream.script(Script(mode="status", status=500))
+    tools = [pb.Tool(name="lookup", parameters='{"type": "object"}')]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await collect(srv.stub.Generate(request(max_tokens=2, tools=tools)))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "secondary excluded by capability: lacks feature tools" in err.value.details()
+    assert [r.path for r in second_upstream.requests if r.method == "POST"] == []
+    await assert_nothing_leaks(srv, upstream, second_upstream)
+
+
 async def test_deadline_frees_everything(start_server, upstream, second_upstream):
     """An expired gRPC deadline ends the call and frees slots, budget holds and streams."""
     config = fleet(upstream.base_url, second_upstream.base_url)
