@@ -16,6 +16,8 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from router.tools import cli_agent
+
 DEFAULT_TARGET = "localhost:50051"
 DEFAULT_KEYS_FILE = "tokenrouter-keys.yaml"
 PRIVACY_NAMES = ["unspecified", "public", "internal", "confidential", "restricted"]
@@ -65,6 +67,7 @@ def _request_args(parser: argparse.ArgumentParser) -> None:
         "--slo-ms", type=int, dest="latency_slo_ms", help="time-to-first-token target"
     )
     parser.add_argument("--max-cost", type=float, dest="max_cost_usd", help="cost cap in USD")
+    cli_agent.add_arguments(parser)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "latency_slo_ms",
         "max_cost_usd",
     )
-    return {n: getattr(args, n) for n in names}
+    return {n: getattr(args, n) for n in names} | cli_agent.options(args)
 
 
 def _to_json(message: Any) -> str:
@@ -164,6 +167,8 @@ def _generate(args: argparse.Namespace) -> int:
         for item in client.generate(args.prompt, **_options(args)):
             if isinstance(item, GenerateResult):
                 print()
+                for call in item.tool_calls:
+                    print("tool_call: " + json.dumps(call.__dict__))
                 d, u = item.decision, item.usage
                 print(
                     f"--- decision: backend={d.backend} model={d.model} solver={d.solver} "
@@ -176,7 +181,7 @@ def _generate(args: argparse.Namespace) -> int:
                     f"total_ms={u.total_ms:.1f} finish_reason={u.finish_reason}",
                     file=sys.stderr,
                 )
-            else:
+            elif isinstance(item, str):
                 sys.stdout.write(item)
                 sys.stdout.flush()
     return 0
@@ -262,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except grpc.RpcError as exc:
         print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
+    except cli_agent.FileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -25,6 +25,7 @@ from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
 from router.api.convert import FEATURES
 from router.core.types import ROLES
+from tests.router.api import agent_strategies as agent
 
 POLICIES = ("capability", "privacy", "cost", "latency", "capacity", "headroom", "budget")
 CONFIG: dict[str, Any] = {
@@ -93,8 +94,10 @@ CLEAR = {
 }
 FIELD = re.compile(
     r"(requests\[\d+\]\.)?(request_id|tenant|model|profile|privacy|max_tokens|temperature"
-    r"|latency_slo_ms|max_cost_usd|messages(\[\d+\]\.role)?|metadata(\[.+?\])?"
-    r"|features(\[\d+\])?): \S"
+    r"|latency_slo_ms|max_cost_usd|metadata(\[.+?\])?|features(\[\d+\])?|top_p|stop(\[\d+\])?"
+    r"|messages(\[\d+\]\.(role|tool_call_id|tool_calls(\[\d+\]\.\w+)?|parts(\[\d+\](\.\w+)?)?))?"
+    r"|tools(\[\d+\]\.(name|parameters))?|tool_choice\.(mode|name)"
+    r"|response_format\.(type|name|schema)): \S"
 )
 REFUSAL = re.compile(r"no feasible backend: \S|backend \S+: |budget \S")  # the router's own
 
@@ -108,6 +111,7 @@ sized = st.integers(0, 300).map(lambda n: "a" * n) | st.integers(1_000, 50_000).
 )
 hostile_text = any_text | sized
 int32 = st.integers(-(2**31), 2**31 - 1)
+PLAIN_ROLES = sorted(ROLES - {"tool"})  # a tool message must answer a call: see agent
 content = st.one_of(
     st.text(max_size=200),
     st.sampled_from(["card 4111 1111 1111 1111", "key sk-ant-abcdefghijklmnopqrstuvwxyz012345"]),
@@ -120,10 +124,11 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "model": st.sampled_from(["", "small", "big", "llama", "gpt"]),
     "profile": st.sampled_from(["", "default", "cheap"]),
     "messages": st.lists(
-        st.builds(pb.Message, role=st.sampled_from(sorted(ROLES)), content=content),
+        st.builds(pb.Message, role=st.sampled_from(PLAIN_ROLES), content=content),
         min_size=1,
         max_size=4,
-    ),
+    )
+    | agent.conversations(content),
     "max_tokens": st.integers(0, 600),
     "privacy": st.integers(0, 4),
     "latency_slo_ms": st.integers(0, 5_000),
@@ -131,6 +136,7 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "features": st.lists(st.sampled_from(FEATURES), max_size=3),
     "temperature": st.none() | st.floats(0, 2),
     "max_cost_usd": st.none() | st.floats(0, 1),
+    **agent.VALID_FIELDS,
 }
 HOSTILE: dict[str, st.SearchStrategy[Any]] = {
     "request_id": hostile_text,
@@ -138,7 +144,8 @@ HOSTILE: dict[str, st.SearchStrategy[Any]] = {
     "model": hostile_text,
     "profile": hostile_text,
     "messages": st.lists(
-        st.builds(pb.Message, role=st.sampled_from(sorted(ROLES)) | hostile_text, content=content),
+        st.builds(pb.Message, role=st.sampled_from(sorted(ROLES)) | hostile_text, content=content)
+        | agent.hostile_messages(hostile_text),
         max_size=6,
     ),
     "max_tokens": int32,
@@ -148,6 +155,7 @@ HOSTILE: dict[str, st.SearchStrategy[Any]] = {
     "features": st.lists(st.sampled_from(FEATURES) | any_text, max_size=20),
     "temperature": st.floats(width=32),
     "max_cost_usd": st.floats(),
+    **agent.hostile_fields(hostile_text),
 }
 
 

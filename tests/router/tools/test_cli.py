@@ -196,3 +196,53 @@ async def test_serve_on_ipv6_loopback_answers_and_non_loopback_is_refused(tmp_pa
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 0
+
+
+async def test_generate_offers_tools_from_files_and_prints_the_calls(start_server, tmp_path):
+    """`generate --tool FILE.json --tool-choice NAME` sends the tools and prints each call."""
+    tool = {"name": "get_time", "description": "the time", "parameters": {"type": "object"}}
+    (tmp_path / "time.json").write_text(json.dumps(tool))
+    srv = await start_server(
+        {
+            "backends": {
+                "b": {
+                    "type": "scripted",
+                    "model": "m",
+                    "tool_calls": [{"name": "get_time", "arguments": {"tz": "UTC"}}],
+                }
+            }
+        }
+    )
+    code, out, err = await run_cli(
+        "generate",
+        "time?",
+        "--tool",
+        str(tmp_path / "time.json"),
+        "--tool-choice",
+        "get_time",
+        "--target",
+        srv.target,
+    )
+    assert code == 0, err
+    (line,) = [x for x in out.splitlines() if x.startswith("tool_call: ")]
+    call = json.loads(line.removeprefix("tool_call: "))
+    assert call["name"] == "get_time" and json.loads(call["arguments"]) == {"tz": "UTC"}
+    assert "finish_reason=tool_calls" in err
+
+
+async def test_json_schema_file_implies_the_feature_and_bad_files_are_named(start_server, tmp_path):
+    """--json-schema makes placement require json_schema; an unreadable file exits 2 naming it."""
+    (tmp_path / "out.json").write_text('{"type": "object"}')
+    srv = await start_server(
+        {
+            "backends": {"b": {"type": "scripted", "model": "m", "features": ["streaming"]}},
+            "policies": {"capability": {"type": "capability"}},
+            "profiles": {"default": {"policies": [{"policy": "capability"}]}},
+        }
+    )
+    code, _, err = await run_cli(
+        "route", "hi", "--json-schema", str(tmp_path / "out.json"), "--target", srv.target
+    )
+    assert code == 1 and "lacks feature json_schema" in err
+    code, _, err = await run_cli("route", "hi", "--tool", str(tmp_path / "missing.json"))
+    assert code == 2 and "--tool" in err and "missing.json" in err
