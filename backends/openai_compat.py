@@ -7,8 +7,17 @@ prompt tokens are estimated (llama-cpp-python's server, for one, ignores `stream
 Each content chunk counts as one completion token as it arrives (vLLM and llama.cpp's server send
 one token a chunk), so a stream that ends early is charged the chunks it delivered.
 
-Finish reasons: "stop", "eos", "tool_calls", "function_call" -> "stop"; "length" -> "length";
-anything else (e.g. "content_filter") is passed on as the server sent it. A stream must carry a
+The request body carries the agent fields as backends/openai_messages.py translates them (per
+the config's `dialect`: `openai`, or `llama_cpp_python` for llama-cpp-python's server).
+Streamed tool calls (`choices[0].delta.tool_calls[i]`: `{index, id, function: {name,
+arguments}}`) are relayed as ToolCallDelta fragments: the first fragment of a call carries its
+id and name (an id the server left out is made up, `call_<request id>_<index>`; an id or name
+repeated on later fragments is not relayed again), later ones its argument pieces. Each chunk,
+text or tool call, counts as one completion token.
+
+Finish reasons: "stop", "eos" -> "stop"; "tool_calls" and the legacy "function_call" ->
+"tool_calls"; "length" -> "length"; anything else (e.g. "content_filter") is passed on as the
+server sent it. A stream must carry a
 finish_reason: one that ends without one (even with `data: [DONE]`, which is how
 llama-cpp-python's server ends a stream it interrupted for a newer request) is an error.
 
@@ -37,6 +46,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from backends.delta_batch import DeltaBatch
 from backends.http_backend import HttpBackend, json_body
 from backends.http_common import (
     TokenClock,
@@ -49,14 +59,15 @@ from backends.http_common import (
     transport_error,
 )
 from backends.http_stream import Answer, get_bounded, open_stream
+from backends.openai_messages import Dialect, openai_fields
 from backends.wire import WireError
-from router.core.backend import Finish, Load, StreamEvent, TextDelta
+from router.core.backend import Finish, Load, StreamEvent, ToolCallDelta
 from router.core.backend_config import Feature, HttpBackendCommon
 from router.core.errors import BackendUnavailable
 from router.core.estimates import prompt_tokens_estimate
 from router.core.types import Request, Tier
 
-_FINISH = {"stop": "stop", "eos": "stop", "tool_calls": "stop", "function_call": "stop"}
+_FINISH = {"stop": "stop", "eos": "stop", "tool_calls": "tool_calls", "function_call": "tool_calls"}
 _VLLM = {
     "vllm:num_requests_waiting": "waiting",
     "vllm:num_requests_running": "running",
@@ -97,6 +108,12 @@ class OpenAIConfig(HttpBackendCommon):
     metrics: Literal["auto", "vllm", "llamacpp", "none"] = Field(
         "auto", description="where to read load signals from"
     )
+    dialect: Dialect = Field(
+        "openai",
+        description="the request shape: openai, or llama_cpp_python for llama-cpp-python's "
+        "server (JSON Schemas as json_object with a schema; `required` with one tool as its "
+        "named choice)",
+    )
     # vLLM, SGLang, TGI and llama.cpp's server take tools and response formats; images depend on
     # the model, so `vision` is for the operator to list.
     features: list[Feature] = Field(
@@ -119,13 +136,14 @@ class OpenAICompatBackend(HttpBackend):
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     async def generate(self, request: Request) -> AsyncIterator[StreamEvent]:
-        """Content chunks that arrived together are relayed as one TextDelta carrying their
-        count, so what the upstream sends faster than the router relays it costs one trip."""
+        """Chunks that arrived together are relayed as few TextDeltas as their order allows
+        (backends/delta_batch.py), so what the upstream sends faster than the router relays
+        it costs one trip."""
         with self._limit.slot():
             key = api_key(self.name, self.config.api_key_env)
             body = {
                 "model": self.config.upstream_model or self.config.model,
-                "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+                **openai_fields(request, self.config.dialect),
                 "max_tokens": request.max_tokens,
                 "temperature": request.temperature,
                 "stream": True,
@@ -133,13 +151,14 @@ class OpenAICompatBackend(HttpBackend):
             }
             clock = TokenClock(self.name, self.config.timeouts)
             chunks, finish, usage, done = 0, "", None, False
+            calls = _ToolCalls(request.request_id)
+            out = DeltaBatch()
             path = f"{self.base_path}/chat/completions"
             async with open_stream(
                 self._http(), path, self._headers(key), json_body(body), clock, key
             ) as events:
                 while not done and (batch := await events.batch()) is not None:
-                    texts: list[str] = []
-                    failed: BackendUnavailable | None = None  # raised after the texts before it
+                    failed: BackendUnavailable | None = None  # raised after the deltas before it
                     for _, data in batch:
                         if data == "[DONE]":
                             done = True
@@ -155,15 +174,21 @@ class OpenAICompatBackend(HttpBackend):
                         usage = field(chunk, "usage") or usage
                         choices = chunk.get("choices")
                         choice = choices[0] if isinstance(choices, list) and choices else {}
-                        text = field(choice, "delta").get("content")
+                        delta = field(choice, "delta")
+                        text = delta.get("content")
                         if isinstance(text, str) and text:
-                            texts.append(text)
+                            out.text(text)
+                        fragments = delta.get("tool_calls")
+                        if isinstance(fragments, list) and fragments:
+                            calls.feed(fragments, out)
                         if isinstance(choice, dict) and choice.get("finish_reason"):
                             finish = map_finish_reason(str(choice["finish_reason"]))
-                    if texts:
-                        chunks += len(texts)
-                        yield TextDelta(texts[0] if len(texts) == 1 else "".join(texts), len(texts))
-                        clock.tick(len(texts))
+                    if out.pieces:
+                        n = out.pieces
+                        chunks += n
+                        for event in out.take():
+                            yield event
+                        clock.tick(n)
                     if failed is not None:
                         raise failed
                 if done:
@@ -240,6 +265,40 @@ class OpenAICompatBackend(HttpBackend):
             reason = getattr(err, "reason", str(err))
             raise BackendUnavailable(self.name, f"probe of {response.url}: {reason}")
         return response
+
+
+class _ToolCalls:
+    """The tool calls of one stream, by index: which have been announced (id and name)."""
+
+    __slots__ = ("_request_id", "_seen")
+
+    def __init__(self, request_id: str) -> None:
+        self._request_id = request_id
+        self._seen: set[int] = set()
+
+    def feed(self, fragments: list[Any], out: DeltaBatch) -> None:
+        """Adds the ToolCallDeltas of one chunk's `delta.tool_calls` to `out`."""
+        for position, item in enumerate(fragments):
+            if not isinstance(item, dict):
+                continue
+            index = item.get("index", position)
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 1024:
+                index = position
+            function = field(item, "function")
+            arguments = function.get("arguments")
+            arguments = arguments if isinstance(arguments, str) else ""
+            if index in self._seen:
+                if arguments:
+                    out.call(ToolCallDelta(index, "", "", arguments))
+                continue
+            self._seen.add(index)
+            call_id = item.get("id")
+            if not isinstance(call_id, str) or not call_id:
+                call_id = f"call_{self._request_id[:24]}_{index}"
+            name = function.get("name")
+            out.call(
+                ToolCallDelta(index, call_id, name if isinstance(name, str) else "", arguments)
+            )
 
 
 def _count(usage: dict[str, Any] | None, name: str) -> int | None:

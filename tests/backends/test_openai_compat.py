@@ -85,10 +85,10 @@ async def test_counts_chunks_and_estimates_prompt_without_usage(upstream, backen
 
 @pytest.mark.parametrize(
     ("upstream_reason", "expected"),
-    [("length", "length"), ("tool_calls", "stop"), ("content_filter", "content_filter")],
+    [("length", "length"), ("tool_calls", "tool_calls"), ("content_filter", "content_filter")],
 )
 async def test_finish_reasons_are_mapped(upstream, backend, upstream_reason, expected):
-    """length stays length, stop-like reasons become stop, unknown ones pass through."""
+    """length stays length, tool_calls stays tool_calls, unknown ones pass through."""
     upstream.script(Script(tokens=1, finish=upstream_reason))
     *_, finish = await collect(backend)
     assert finish.finish_reason == expected
