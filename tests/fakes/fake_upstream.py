@@ -15,6 +15,10 @@ the text `f"t{i} "`. Other endpoints: GET /metrics (vLLM gauges from `waiting`, 
 until `await server.resume()`. Counters: `requests` (every
 request received, parsed), `open_connections`, `connections_accepted`, `active_streams`.
 Plain asyncio streams; keep-alive connections; SSE bodies use chunked transfer encoding.
+
+Replays: `Script(mode="replay", replay=load_recording("openai_tool_calls.sse"))` serves a
+recorded body (tests/fakes/data, see its README) verbatim, one chunk per SSE event (`delay_s`
+before each), whatever the request asked.
 """
 
 from __future__ import annotations
@@ -26,13 +30,37 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Mode = Literal[
-    "normal", "status", "hangup", "hang", "stall", "close", "malformed", "error", "flood", "raw"
+    "normal",
+    "status",
+    "hangup",
+    "hang",
+    "stall",
+    "close",
+    "malformed",
+    "error",
+    "flood",
+    "raw",
+    "replay",
 ]
 _MID_STREAM = ("stall", "close", "malformed", "error", "flood", "raw")
 _FLOOD = b"x" * 65536
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def load_recording(name: str) -> bytes:
+    """The bytes of a recorded stream in tests/fakes/data (e.g. "anthropic_tool_use.sse")."""
+    return (DATA / name).read_bytes()
+
+
+def sse_events(body: bytes) -> list[bytes]:
+    """A recorded body cut after each event's blank line (the pieces join to `body`)."""
+    pieces = body.split(b"\n\n")
+    events = [p + b"\n\n" for p in pieces[:-1]]
+    return [*events, pieces[-1]] if pieces[-1] else events
 
 
 @dataclass
@@ -46,11 +74,12 @@ class Script:
     connection, "malformed" sends an event of broken JSON and "error" an error event
     (`error_type`) and ends the stream, "flood" starts a `data:` line that never ends (64 KiB
     chunks until the client leaves) and "raw" sends the frames of `raw` (one chunk each) and
-    ends the stream. `bom` starts the stream with a byte-order mark, its bytes split across two
-    chunks (OpenAI streams then leave out their optional head, so a `data:` line follows it).
-    `finish` is the OpenAI finish_reason (Anthropic: "stop" is
-    sent as end_turn, "length" as max_tokens, others as they are). `usage` False leaves usage out
-    (OpenAI sends it only when asked by stream_options.include_usage).
+    ends the stream; "replay" serves the bytes of `replay` (a recording) verbatim. `bom`
+    starts the stream with a byte-order mark, its bytes split across two chunks (OpenAI
+    streams then leave out their optional head, so a `data:` line follows it). `finish` is the
+    OpenAI finish_reason (Anthropic: "stop" is sent as end_turn, "length" as max_tokens,
+    others as they are). `usage` False leaves usage out (OpenAI sends it only when asked by
+    stream_options.include_usage).
     """
 
     mode: Mode = "normal"
@@ -66,6 +95,7 @@ class Script:
     error_type: str = "overloaded_error"
     bom: bool = False
     raw: tuple[bytes, ...] = ()
+    replay: bytes = b""
 
 
 @dataclass
@@ -215,6 +245,8 @@ class FakeUpstream:
         body = req.json if isinstance(req.json, dict) else {}
         anthropic = req.path.startswith("/v1/messages")
         head, tokens, tail, error = (_anthropic if anthropic else _openai)(s, body)
+        if s.mode == "replay":
+            head, tokens, tail = [], sse_events(s.replay), []
         if s.bom and not anthropic:
             head = []
         eof = asyncio.ensure_future(_wait_eof(reader))
@@ -232,6 +264,7 @@ class FakeUpstream:
             for frame in head:
                 writer.write(_chunk(frame))
             count = min(s.after, s.tokens) if s.mode in _MID_STREAM else s.tokens
+            count = len(tokens) if s.mode == "replay" else count
             for frame in tokens[:count]:
                 if s.delay_s:
                     await writer.drain()
