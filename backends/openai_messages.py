@@ -17,7 +17,9 @@ strict}}`; `stop`, `top_p` and `seed` when set.
 
 Dialect `llama_cpp_python` (llama-cpp-python's `llama_cpp.server`): a JSON Schema goes as
 `{type: json_object, schema}` (what that server turns into a grammar), and `required` with a
-single tool as that tool's named choice (the server builds a call grammar only for a named one).
+single tool as that tool's named choice (the server builds a call grammar only for a named one),
+and an assistant message's empty `content` as "" rather than null (its chat templates
+concatenate the content as a string; templates without tool support do not show the calls).
 """
 
 from __future__ import annotations
@@ -56,11 +58,12 @@ def _no_images(m: ChatMessage, i: int, where: str) -> None:
             raise InvalidArgument(f"messages[{i}].parts[{j}]", reason)
 
 
-def openai_message(m: ChatMessage, i: int) -> dict[str, Any]:
+def openai_message(m: ChatMessage, i: int, dialect: Dialect = "openai") -> dict[str, Any]:
     """One message in the Chat Completions shape (see the module docstring); `i` is its index,
     for errors."""
     if m.role == "assistant":
-        doc: dict[str, Any] = {"role": "assistant", "content": m.text or None}
+        empty = "" if dialect == "llama_cpp_python" else None
+        doc: dict[str, Any] = {"role": "assistant", "content": m.text or empty}
         if m.tool_calls:
             doc["tool_calls"] = [
                 {
@@ -97,7 +100,7 @@ def tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
 def openai_fields(request: Request, dialect: Dialect = "openai") -> dict[str, Any]:
     """The body fields of `request` beside model, max_tokens, temperature and streaming."""
     body: dict[str, Any] = {
-        "messages": [openai_message(m, i) for i, m in enumerate(request.messages)]
+        "messages": [openai_message(m, i, dialect) for i, m in enumerate(request.messages)]
     }
     if request.tools:
         body["tools"] = [
