@@ -104,3 +104,29 @@ async def test_agent_loop_through_the_router(
             "role": "user",
             "content": [{"type": "tool_result", "tool_use_id": call_id, "content": "sunny, 22 C"}],
         }
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_an_image_in_a_system_message_is_refused_naming_the_part(
+    start_server, upstream, kind
+):
+    """Through the router, a system-message image on an HTTP backend (which takes none there)
+    is INVALID_ARGUMENT naming the part, and nothing is sent upstream."""
+    import grpc
+
+    data = config(kind, upstream)
+    data["backends"]["http"]["features"] = ["streaming", "tools", "vision"]
+    srv = await start_server(data)
+    system = {
+        "role": "system",
+        "content": [
+            {"type": "text", "text": "Be brief."},
+            {"type": "image_url", "image_url": {"url": "https://example.com/logo.png"}},
+        ],
+    }
+    async with AsyncRouterClient(srv.target, timeout=30) as client:
+        with pytest.raises(grpc.RpcError) as err:
+            await client.chat([system, {"role": "user", "content": "hi"}], max_tokens=8)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "messages[0].parts[1]" in err.value.details()
+    assert not [r for r in upstream.requests if r.method == "POST"]
