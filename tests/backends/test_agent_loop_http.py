@@ -130,3 +130,26 @@ async def test_an_image_in_a_system_message_is_refused_naming_the_part(
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "messages[0].parts[1]" in err.value.details()
     assert not [r for r in upstream.requests if r.method == "POST"]
+
+
+async def test_strict_json_on_anthropic_through_the_router(start_server, upstream):
+    """A strict json_schema request on Anthropic is a forced `place` tool; the replayed call
+    reaches the client as the JSON text, finish stop, and the router validates it."""
+    upstream.script(Script(mode="replay", replay=load_recording("anthropic_forced_tool.sse")))
+    srv = await start_server(config("anthropic", upstream))
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+        "required": ["city", "country"],
+    }
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {"name": "place", "schema": schema, "strict": True},
+    }
+    async with AsyncRouterClient(srv.target, timeout=30) as client:
+        answer = await client.chat("Name a city and its country.", response_format=fmt)
+    assert answer.text == '{"city": "Lyon", "country": "France"}' and not answer.tool_calls
+    assert answer.finish_reason == "stop" and answer.usage.schema_valid is True
+    sent = upstream.requests[-1].json
+    assert sent["tool_choice"] == {"type": "tool", "name": "place"}
+    assert sent["tools"][0]["name"] == "place" and sent["tools"][0]["input_schema"] == schema
