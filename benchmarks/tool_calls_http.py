@@ -5,9 +5,11 @@ named tool (`get_weather`; with SmolLM2's template that server streams a call on
 tool_choice). The direct path POSTs the chat-completions body the router's `openai` backend
 (dialect `llama_cpp_python`) sends for the same request, with httpx; the routed path is
 `tokenrouter serve` (its own process) with that backend, called through the blocking client.
-For each run: ms from sending to the first tool-call fragment, to the last one, and to the end
-of the stream (the router's usage message; the server's `[DONE]`). Runs alternate direct /
-routed, after warm-ups, so noise hits both alike; figures are medians.
+For each run: ms from sending to the first tool-call fragment, to the last one with a piece of
+the arguments (llama_cpp.server sends one more, empty, for the token that ends the call, which
+the router does not relay), and to the end of the stream (the router's usage message; the
+server's `[DONE]`). Runs alternate direct / routed, after warm-ups, so noise hits both alike;
+figures are medians.
 
     python -m benchmarks.tool_calls_http [N]     # prints the JSON of http_tool_call_times(N)
 """
@@ -75,11 +77,12 @@ def direct_once(client: httpx.Client, base_url: str, body: dict[str, Any]) -> Ti
                 continue
             choices = json.loads(line[6:]).get("choices") or [{}]
             calls = choices[0].get("delta", {}).get("tool_calls") or []
-            if calls:
+            pieces = [c.get("function", {}).get("arguments") or "" for c in calls]
+            if any(pieces) or (calls and not first):  # the server ends with an empty piece
                 last = time.perf_counter()
                 first = first or last
                 n += len(calls)
-                args += [c.get("function", {}).get("arguments") or "" for c in calls]
+                args += pieces
     done = time.perf_counter()
     ms = [(t - start) * 1e3 for t in (first, last, done)]
     return ms[0], ms[1], ms[2], n, "".join(args)
