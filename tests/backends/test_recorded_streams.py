@@ -15,6 +15,7 @@ import pytest
 from backends.anthropic import AnthropicBackend, AnthropicConfig
 from backends.openai_compat import OpenAICompatBackend, OpenAIConfig
 from router.core.backend import Finish, TextDelta
+from router.core.errors import BackendUnavailable
 from router.core.types import ChatMessage, Request, ResponseFormat, ToolChoice, ToolSpec
 from tests.fakes.fake_upstream import FakeUpstream, Script, load_recording, sse_events
 
@@ -146,3 +147,20 @@ async def test_anthropic_answer_tool_stream_is_json_text(upstream, name):
     assert sent["tool_choice"] == {"type": "tool", "name": "get_weather"}
     text = "".join(d.text for d in deltas)
     assert json.loads(text[text.index("{") :])["city"] == "Paris"
+
+
+async def test_anthropic_error_event_after_tool_fragments(upstream):
+    """An error event cutting a recorded tool_use stream short: the fragments before it are
+    relayed, then BackendUnavailable names the error (so the router may retry elsewhere)."""
+    events = sse_events(load_recording("anthropic_tool_use.sse"))[:5]  # up to the first piece
+    doc = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    error = b"event: error\ndata: " + json.dumps(doc).encode() + b"\n\n"
+    upstream.script(Script(mode="replay", replay=b"".join([*events, error])))
+    backend, seen = anthropic_backend(upstream), []
+    with pytest.raises(BackendUnavailable, match="error event: overloaded_error: Overloaded"):
+        async for event in backend.generate(REQUEST):
+            seen.append(event)
+    await backend.aclose()
+    fragments = [c for d in seen for c in d.tool_calls]
+    assert fragments[0].name == "get_weather"
+    assert "".join(c.arguments for c in fragments) == '{"city": "Paris"'
