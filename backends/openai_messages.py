@@ -16,8 +16,10 @@ the parsed schema; `tool_choice` is "auto", "none", "required" or `{type: functi
 strict}}`; `stop`, `top_p` and `seed` when set.
 
 Dialect `llama_cpp_python` (llama-cpp-python's `llama_cpp.server`): a JSON Schema goes as
-`{type: json_object, schema}` (what that server turns into a grammar), and `required` with a
-single tool as that tool's named choice (the server builds a call grammar only for a named one),
+`{type: json_object, schema}` (what that server turns into a grammar), `required` with a
+single tool as that tool's named choice (the server builds a call grammar only for a named one;
+with several tools it would answer in text, so `required` is refused, InvalidArgument on
+`tool_choice.mode`),
 and an assistant message's empty `content` as "" rather than null (its chat templates
 concatenate the content as a string; templates without tool support do not show the calls).
 """
@@ -115,7 +117,13 @@ def openai_fields(request: Request, dialect: Dialect = "openai") -> dict[str, An
             for t in request.tools
         ]
         choice = request.tool_choice
-        if dialect == "llama_cpp_python" and choice.mode == "required" and len(request.tools) == 1:
+        if dialect == "llama_cpp_python" and choice.mode == "required":
+            if len(request.tools) > 1:
+                reason = (
+                    "llama_cpp.server forces a call only for a named tool: name one of the "
+                    f"{len(request.tools)} tools (mode tool), or offer one"
+                )
+                raise InvalidArgument("tool_choice.mode", reason)
             choice = ToolChoice("tool", request.tools[0].name)
         body["tool_choice"] = tool_choice(choice)
         if request.parallel_tool_calls is not None:

@@ -162,12 +162,14 @@ def test_tool_choice_modes(choice, dialect, sent):
     )
 
 
-def test_required_with_several_tools_stays_required_on_llama_cpp_python():
-    """With two tools there is no single tool to name: `required` is sent as it is."""
-    body = openai_fields(
-        request(tools=(WEATHER, CLOCK), tool_choice=ToolChoice("required")), "llama_cpp_python"
-    )
-    assert body["tool_choice"] == "required"
+def test_required_with_several_tools_is_refused_on_llama_cpp_python():
+    """llama_cpp.server would answer `required` over two tools in text, so it is refused naming
+    tool_choice.mode; OpenAI takes it as it is."""
+    req = request(tools=(WEATHER, CLOCK), tool_choice=ToolChoice("required"))
+    with pytest.raises(InvalidArgument) as info:
+        openai_fields(req, "llama_cpp_python")
+    assert info.value.field == "tool_choice.mode" and "named tool" in info.value.reason
+    assert openai_fields(req)["tool_choice"] == "required"
 
 
 def test_response_formats_per_dialect():
