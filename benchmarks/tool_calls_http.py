@@ -9,7 +9,9 @@ For each run: ms from sending to the first tool-call fragment, to the last one w
 the arguments (llama_cpp.server sends one more, empty, for the token that ends the call, which
 the router does not relay), and to the end of the stream (the router's usage message; the
 server's `[DONE]`). Runs alternate direct / routed, after warm-ups, so noise hits both alike;
-figures are medians.
+figures are medians. On 2 cores the server's 2 threads share them with the router and the
+client, so each relayed fragment also slows the model a little (measured 2026-12-07: added
+last-fragment time 18 ms with a 2-thread server, 5 ms with a 1-thread one).
 
     python -m benchmarks.tool_calls_http [N]     # prints the JSON of http_tool_call_times(N)
 """
