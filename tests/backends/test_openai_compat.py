@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from backends.http_stream import MAX_PROBE_BYTES
 from backends.openai_compat import OpenAICompatBackend, OpenAIConfig
 from router.core.backend import Finish, TextDelta
 from router.core.errors import BackendUnavailable, InvalidArgument, ResourceExhausted
@@ -304,53 +303,6 @@ async def test_all_connections_busy_is_resource_exhausted_naming_the_limit(upstr
     await b.aclose()
 
 
-async def test_probe_reads_vllm_metrics(upstream):
-    """probe() with metrics 'vllm' reads waiting/running/KV-cache gauges into Load and metrics."""
-    b = make_backend(upstream.base_url, metrics="vllm")
-    upstream.waiting, upstream.running, upstream.kv_cache = 3, 2, 0.25
-    load = await b.probe()
-    assert load.queued == 3 and b.load().queued == 3
-    assert b.metrics == {"waiting": 3.0, "running": 2.0, "kv_cache_usage": 0.25}
-    assert upstream.requests[-1].path == "/metrics"
-    await b.aclose()
-
-
-@pytest.mark.parametrize("metrics", ["vllm", "auto", "none", "llamacpp"])
-async def test_probe_fails_on_a_dead_server(upstream, metrics):
-    """probe() raises BackendUnavailable when the server refuses connections."""
-    b = make_backend(upstream.base_url, metrics=metrics)
-    await upstream.refuse()
-    with pytest.raises(BackendUnavailable, match="connection refused"):
-        await b.probe()
-    await b.aclose()
-
-
-@pytest.mark.parametrize(
-    ("metrics", "paths"),
-    [
-        ("none", ["/v1/models"]),
-        ("auto", ["/metrics", "/v1/models"]),
-        ("llamacpp", ["/health", "/slots"]),
-    ],
-)
-async def test_probe_falls_back_to_what_the_server_offers(upstream, metrics, paths):
-    """Without /metrics, 'auto' lists models; 'llamacpp' reads /health and tolerates no /slots."""
-    upstream.serve_metrics = False
-    b = make_backend(upstream.base_url, metrics=metrics)
-    await b.probe()
-    await b.aclose()
-    assert [r.path for r in upstream.requests] == paths and b.metrics == {}
-
-
-async def test_probe_vllm_without_metrics_fails(upstream):
-    """probe() with metrics 'vllm' fails when the server has no /metrics."""
-    upstream.serve_metrics = False
-    b = make_backend(upstream.base_url, metrics="vllm")
-    with pytest.raises(BackendUnavailable, match="no vLLM metrics"):
-        await b.probe()
-    await b.aclose()
-
-
 async def test_scripts_apply_in_order_then_the_default(upstream, backend):
     """Queued scripts answer the next requests in order (a 500, then a normal stream)."""
     upstream.script(Script(mode="status", status=500), Script(tokens=2))
@@ -387,18 +339,3 @@ async def test_impossible_usage_counts_are_ignored(upstream, backend, bad):
     upstream.script(Script(tokens=3, prompt_tokens=bad))
     *_, finish = await collect(backend)
     assert finish == Finish(prompt_tokens_estimate(make_request()), 3, "stop")
-
-
-async def test_probe_reads_a_bounded_answer(upstream):
-    """A metrics page up to the limit is read; a larger one fails the probe, naming the backend."""
-    b = make_backend(upstream.base_url, metrics="vllm")
-    upstream.running, upstream.metrics_padding = 2, 1 << 20
-    await b.probe()
-    assert b.metrics["running"] == 2.0
-    upstream.metrics_padding = MAX_PROBE_BYTES + 4096
-    with pytest.raises(BackendUnavailable) as err:
-        await b.probe()
-    assert err.value.backend == "gpu" and f"is larger than {MAX_PROBE_BYTES} bytes" in str(
-        err.value
-    )
-    await b.aclose()
