@@ -15,6 +15,7 @@ from benchmarks import (
     route_overhead,
     routing_quality,
     solver_section,
+    tool_calls,
     tool_calls_http,
 )
 from benchmarks.harness import SectionSpec
@@ -40,6 +41,11 @@ SECTIONS: list[SectionSpec] = [
         "relay",
         "token relay on an upstream that outruns the client vs the bare gRPC streaming floor",
         relay.run,
+    ),
+    SectionSpec(
+        "tool_calls",
+        "edge tool call (named tool) through the router vs llama-cpp-python directly",
+        tool_calls.run,
     ),
     SectionSpec(
         "tool_calls_http",
