@@ -1,0 +1,79 @@
+"""LangChain's own standard suites (langchain-tests) on ChatTokenRouter.
+
+`TestChatTokenRouterUnit` runs ChatModelUnitTests (construction, bind_tools,
+with_structured_output, tracing params, serialisation) with no server. `TestChatTokenRouterEdge`
+runs ChatModelIntegrationTests against a real router on a free port whose one backend is the real
+SmolLM2-135M GGUF in-process (llama.cpp). The optional features each class declares are the
+ones the router and that backend really have: tools, tool_choice, structured output and JSON mode
+(constrained decoding on the edge); no images, PDFs or audio (SmolLM2 reads text only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+from langchain_tests.unit_tests import ChatModelUnitTests
+
+from router.integrations.langchain import ChatTokenRouter
+from tests.conftest import edge_config
+from tests.router.integrations.threaded_router import ThreadedRouter
+
+EDGE_MODEL = "smollm2"
+
+
+class TestChatTokenRouterUnit(ChatModelUnitTests):
+    """ChatModelUnitTests: no router needed."""
+
+    @property
+    def chat_model_class(self) -> type[ChatTokenRouter]:
+        return ChatTokenRouter
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"target": "127.0.0.1:1", "model": EDGE_MODEL}
+
+    @property
+    def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+        env = {"TOKENROUTER_TARGET": "router.example:50051", "TOKENROUTER_API_KEY": "key-1"}
+        return env, {}, {"target": "router.example:50051", "api_key": "key-1"}
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+
+class EdgeRouterSuite(ChatModelIntegrationTests):
+    """The integration suite's settings for a router whose backend is the real SmolLM2."""
+
+    target = ""
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def _router(cls) -> Iterator[None]:
+        """A real router on the real SmolLM2 GGUF for the whole class."""
+        with ThreadedRouter(edge_config(context_window=2048)) as router:
+            cls.target = router.target
+            yield
+
+    @property
+    def chat_model_class(self) -> type[ChatTokenRouter]:
+        return ChatTokenRouter
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"target": self.target, "max_tokens": 64, "temperature": 0, "timeout": 120}
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def model_override_value(self) -> str:
+        return EDGE_MODEL
+
+
+class TestChatTokenRouterEdge(EdgeRouterSuite):
+    """ChatModelIntegrationTests through a real router on the real SmolLM2 edge model."""
