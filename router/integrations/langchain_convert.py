@@ -24,8 +24,18 @@ from router.api import router_pb2 as pb
 from router.client import GenerateResult
 
 PRIVACY = ("unspecified", "public", "internal", "confidential", "restricted")
-# Content blocks a model needs not see again: its own earlier reasoning.
-_DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking", "reasoning"})
+# Content blocks not sent: a model's earlier reasoning (it needs not see it again), and the v1
+# blocks of tool calls, which the message's tool_calls carry.
+_DROPPED_BLOCKS = frozenset(
+    {
+        "thinking",
+        "redacted_thinking",
+        "reasoning",
+        "tool_call",
+        "tool_call_chunk",
+        "invalid_tool_call",
+    }
+)
 _SENT_BLOCKS = frozenset({"text", "image_url"})
 
 

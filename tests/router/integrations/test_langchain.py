@@ -241,6 +241,12 @@ def test_messages_convert_to_the_clients_shape():
     (call,) = out[1]["tool_calls"]
     assert call["id"] == "c1" and json.loads(call["function"]["arguments"]) == {"city": "Oslo"}
     assert out[2] == {"role": "tool", "content": "rain", "tool_call_id": "c1"}
+    v1 = AIMessage(
+        [{"type": "tool_call", "id": "c2", "name": "get_time", "args": {"zone": "UTC"}}],
+        tool_calls=[{"name": "get_time", "args": {"zone": "UTC"}, "id": "c2"}],
+    )
+    (v1_out,) = client_messages([v1])  # output_version="v1" content: calls as blocks
+    assert v1_out["content"] == "" and v1_out["tool_calls"][0]["id"] == "c2"
 
 
 def test_tool_choice_any_means_required_and_json_schema_is_strict():

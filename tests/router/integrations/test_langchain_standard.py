@@ -77,3 +77,65 @@ class EdgeRouterSuite(ChatModelIntegrationTests):
 
 class TestChatTokenRouterEdge(EdgeRouterSuite):
     """ChatModelIntegrationTests through a real router on the real SmolLM2 edge model."""
+
+
+def _call(name: str, **arguments: Any) -> dict[str, Any]:
+    return {"name": name, "arguments": arguments}
+
+
+JOKE = {"setup": "Why did the cat sit on the laptop?", "punchline": "To keep an eye on the mouse."}
+SCRIPTED_TOOLS = {
+    "backends": {
+        "scripted-tools": {
+            "type": "scripted",
+            "model": "scripted-tools",
+            "text": "It's sunny, and the answer is 3.",
+            "tool_calls": [
+                _call("magic_function", input=3),
+                _call("magic_function_no_args"),
+                _call("get_weather", location="San Francisco, CA"),
+                _call("greeting_generator", answer_style="pirate"),
+                _call("my_adder_tool", a=3, b=4),
+                _call("unicode_customer", customer_name="你好啊集团", description="a company"),
+                _call("Joke", **JOKE),
+                _call("JokeDict", **JOKE),
+            ],
+        }
+    }
+}
+
+
+class TestChatTokenRouterScriptedTools(ChatModelIntegrationTests):
+    """ChatModelIntegrationTests through a real router whose backend is the SCRIPTED backend
+    answering with scripted tool calls (not a model): the tool and function-calling paths of
+    the router and ChatTokenRouter end to end, independent of what a 135M model would answer."""
+
+    target = ""
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def _router(cls) -> Iterator[None]:
+        """A real router on the scripted backend for the whole class."""
+        with ThreadedRouter(SCRIPTED_TOOLS) as router:
+            cls.target = router.target
+            yield
+
+    @property
+    def chat_model_class(self) -> type[ChatTokenRouter]:
+        return ChatTokenRouter
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"target": self.target, "max_tokens": 64, "timeout": 60}
+
+    @property
+    def structured_output_kwargs(self) -> dict[str, Any]:
+        return {"method": "function_calling"}  # the scripted backend has no JSON output
+
+    @property
+    def model_override_value(self) -> str:
+        return "scripted-tools"
+
+    @pytest.mark.xfail(reason="the scripted backend replays fixed arguments, whatever the prompt")
+    def test_unicode_tool_call_integration(self, model: Any, **kwargs: Any) -> None:
+        super().test_unicode_tool_call_integration(model, **kwargs)
