@@ -74,6 +74,10 @@ class EdgeRouterSuite(ChatModelIntegrationTests):
     def model_override_value(self) -> str:
         return EDGE_MODEL
 
+    @property
+    def supports_anthropic_inputs(self) -> bool:
+        return True
+
 
 class TestChatTokenRouterEdge(EdgeRouterSuite):
     """ChatModelIntegrationTests through a real router on the real SmolLM2 edge model."""
@@ -135,6 +139,10 @@ class TestChatTokenRouterScriptedTools(ChatModelIntegrationTests):
     @property
     def model_override_value(self) -> str:
         return "scripted-tools"
+
+    @property
+    def supports_anthropic_inputs(self) -> bool:
+        return True
 
     @pytest.mark.xfail(reason="the scripted backend replays fixed arguments, whatever the prompt")
     def test_unicode_tool_call_integration(self, model: Any, **kwargs: Any) -> None:
