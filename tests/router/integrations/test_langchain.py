@@ -261,3 +261,31 @@ def test_tool_choice_any_means_required_and_json_schema_is_strict():
     fmt = bound.kwargs["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     assert fmt["json_schema"]["schema"]["required"] == ["name"]
+
+
+async def test_stopping_a_stream_early_cancels_generation(start_server):
+    """Leaving stream() or astream() after the first chunk stops the backend's generation."""
+    slow = scripted("model-s", " ".join(["word"] * 200), token_interval_ms=20)
+    srv = await start_server({"backends": {"slow": slow}})
+    backend = srv.server.router.backends["slow"]
+    llm = ChatTokenRouter(target=srv.target, max_tokens=200)
+
+    async def idle() -> bool:
+        for _ in range(200):
+            if backend.load().in_flight == 0:
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    async for _ in llm.astream("Talk."):
+        assert backend.load().in_flight == 1
+        break
+    assert await idle()
+
+    def first_sync_chunk() -> None:
+        stream = llm.stream("Talk.")
+        next(stream)
+        stream.close()
+
+    await asyncio.to_thread(first_sync_chunk)
+    assert await idle()
