@@ -9,20 +9,22 @@ and the instance returns to the pool only when its thread has let go of it.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import os
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field
 
+from backends import llamacpp_run
 from backends.gguf import resolve_gguf
+from backends.llamacpp_grammar import grammar_text, tools_in_play
+from backends.llamacpp_prompt import plain_prompt, template_knows_tool_role, template_messages
 from backends.thread_relay import ThreadRelay
-from router.core.backend import Backend, Finish, Load, StreamEvent, TextDelta
+from router.core.backend import Backend, Load, StreamEvent, TextDelta, ToolCallDelta
 from router.core.backend_config import BackendCommon, Feature
 from router.core.errors import InvalidArgument, ResourceExhausted
 from router.core.types import ChatMessage, Request, Tier
@@ -30,6 +32,7 @@ from router.core.types import ChatMessage, Request, Tier
 _END = object()
 _PROMPT_CACHE_SIZE = 64  # prompts; enough for every request in flight or queued
 _PROMPT_CACHE_MAX_TOKENS = 16384  # longer prompts are not kept
+_GRAMMAR_CACHE_SIZE = 64  # grammars llama.cpp has checked, by text
 
 
 class LlamaCppConfig(BackendCommon):
@@ -67,13 +70,32 @@ class LlamaCppConfig(BackendCommon):
         return []
 
 
+@dataclass
+class _Caches:
+    """What the instances of one backend share (plain dict operations, safe under the GIL)."""
+
+    prompts: OrderedDict[Any, list[int]] = field(default_factory=OrderedDict)
+    grammars: OrderedDict[str, Any] = field(default_factory=OrderedDict)
+
+
+def _prompt_key(request: Request) -> Any:
+    """What the prompt depends on: the messages, and the tools and format when there are any."""
+    if not request.tools and request.response_format.type == "text":
+        return request.messages
+    return (
+        request.messages,
+        request.tools,
+        request.tool_choice,
+        request.parallel_tool_calls,
+        request.response_format,
+    )
+
+
 class _Instance:
     """One llama.cpp model context and its chat formatter; used by one thread at a time."""
 
-    def __init__(
-        self, config: LlamaCppConfig, path: str, cache: OrderedDict[Any, list[int]]
-    ) -> None:
-        self.cache = cache  # shared by the backend's instances (same model, same tokens)
+    def __init__(self, config: LlamaCppConfig, path: str, caches: _Caches) -> None:
+        self.caches = caches  # shared by the backend's instances (same model, same tokens)
         import llama_cpp  # heavy import, done off the event loop
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -85,6 +107,7 @@ class _Instance:
             seed=config.seed if config.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
             verbose=False,
         )
+        self.default_seed = config.seed if config.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED
         self.n_ctx = self.llm.n_ctx()
         vocab = self.llm._model.vocab
         self.is_eog: Callable[[int], bool] = lambda tok: bool(
@@ -95,6 +118,7 @@ class _Instance:
         self.pieces: dict[int, bytes | None] = {}
         template = self.llm.metadata.get("tokenizer.chat_template")
         self.formatter = None
+        self.tool_role = bool(template) and template_knows_tool_role(template)
         if template:
             self.formatter = Jinja2ChatFormatter(
                 template=template,
@@ -111,104 +135,101 @@ class _Instance:
     def _token_text(self, token: int) -> str:
         return self.llm._model.token_get_text(token) if token >= 0 else ""
 
-    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+    def prompt_tokens(self, request: Request) -> list[int]:
         """The prompt's tokens, from the cache when the router already counted them."""
-        key = tuple(messages)
-        tokens = self.cache.get(key)
+        key = _prompt_key(request)
+        cache = self.caches.prompts
+        tokens = cache.get(key)
         if tokens is None:
-            tokens = self._tokenize(messages)
+            tokens = self._tokenize(request)
             if len(tokens) <= _PROMPT_CACHE_MAX_TOKENS:
-                self.cache[key] = tokens
-            while len(self.cache) > _PROMPT_CACHE_SIZE:
-                self.cache.popitem(last=False)
+                cache[key] = tokens
+            while len(cache) > _PROMPT_CACHE_SIZE:
+                cache.popitem(last=False)
         return tokens
 
-    def _tokenize(self, messages: Sequence[ChatMessage]) -> list[int]:
+    def _tokenize(self, request: Request) -> list[int]:
         """Applies the GGUF's chat template (or a plain fallback) and tokenizes the prompt."""
+        messages = template_messages(request, self.tool_role)
         if self.formatter is not None:
-            result = self.formatter(
-                messages=[{"role": m.role, "content": m.content} for m in messages]
-            )
+            result = self.formatter(messages=messages)
             return self.llm.tokenize(
                 result.prompt.encode(), add_bos=not result.added_special, special=True
             )
-        text = "".join(f"{m.role}: {m.content}\n" for m in messages) + "assistant:"
-        return self.llm.tokenize(text.encode(), add_bos=True, special=False)
+        return self.llm.tokenize(plain_prompt(messages).encode(), add_bos=True, special=False)
+
+    def grammar(self, request: Request, opened: int | None = None) -> Any:
+        """The request's LlamaGrammar (None for free text), checked by llama.cpp once per text;
+        `opened`: the grammar of the calls once that much of the first one is written."""
+        text = grammar_text(
+            request.tools,
+            request.tool_choice,
+            request.parallel_tool_calls,
+            request.response_format,
+            opened,
+        )
+        if text is None:
+            return None
+        cache = self.caches.grammars
+        grammar = cache.get(text)
+        if grammar is None:
+            import llama_cpp
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            sampler = llama_cpp.llama_sampler_init_grammar(
+                self.llm._model.vocab, text.encode(), b"root"
+            )
+            if not sampler:
+                field = (
+                    "tools"
+                    if tools_in_play(request.tools, request.tool_choice)
+                    else ("response_format.schema")
+                )
+                raise InvalidArgument(field, "llama.cpp cannot compile its grammar")
+            llama_cpp.llama_sampler_free(sampler)
+            grammar = cache[text] = LlamaGrammar.from_string(text, verbose=False)
+            while len(cache) > _GRAMMAR_CACHE_SIZE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(text)
+        return grammar
 
     def warm_up(self) -> None:
         """Evaluates a tiny prompt once, so the first real request does not pay for the set-up."""
-        tokens = self.prompt_tokens([ChatMessage("user", "Hi")])
+        tokens = self.prompt_tokens(Request("warm-up", "", (ChatMessage("user", "Hi"),), 1, 0.0))
         for _ in self.llm.generate(tokens, temp=0.0, reset=True):
             break
 
-    def run(
-        self,
-        request: Request,
-        cancel: threading.Event,
-        emit: Callable[[Any], None],
-    ) -> None:
-        """Generates in the calling (worker) thread, emitting events until done or cancelled."""
+    def run(self, request: Request, cancel: threading.Event, emit: Callable[[Any], None]) -> None:
+        """Generates (backends/llamacpp_run.py) in the calling worker thread, then ends."""
         try:
-            begun, prefill_ms = time.perf_counter(), 0.0
-            tokens = self.prompt_tokens(request.messages)
-            if len(tokens) + request.max_tokens > self.n_ctx:
-                raise InvalidArgument(
-                    "messages",
-                    f"prompt of {len(tokens)} tokens + max_tokens {request.max_tokens} exceeds the "
-                    f"context window of {self.n_ctx}",
-                )
-            decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-            pieces, limit = self.pieces, request.max_tokens
-            completion, finish, unsent = 0, "length", 0
-            for token in self.llm.generate(
-                tokens, temp=request.temperature, top_k=40, top_p=0.95, min_p=0.05, reset=True
-            ):
-                if cancel.is_set():
-                    finish = "cancelled"
-                    break
-                piece = pieces[token] if token in pieces else self.piece(token)
-                if piece is None:
-                    finish = "stop"
-                    break
-                completion += 1
-                unsent += 1
-                if completion == 1:
-                    prefill_ms = (time.perf_counter() - begun) * 1e3
-                text = decode(piece)
-                if text:
-                    emit(TextDelta(text, unsent))
-                    unsent = 0
-                if completion >= limit:
-                    break
-            tail = decode(b"", final=True)
-            if tail:
-                emit(TextDelta(tail, unsent))
-            emit(Finish(len(tokens), completion, finish, prefill_ms))
-        except BaseException as exc:  # handed to the event loop, raised there
-            emit(exc)
+            llamacpp_run.run(self, request, cancel, emit)
         finally:
             emit(_END)
 
 
 def _coalesced(items: list[Any]) -> list[Any]:
     """The items the worker emitted since the loop last looked, consecutive deltas merged into one
-    (their texts joined, their token counts summed), so a loop turn yields each kind once."""
+    (their texts joined, their tool-call fragments kept in order, their token counts summed), so
+    a loop turn yields each kind once."""
     if len(items) == 1:
         return items
     out: list[Any] = []
     texts: list[str] = []
+    calls: list[ToolCallDelta] = []
     tokens = 0
     for item in items:
         if type(item) is TextDelta:
             texts.append(item.text)
+            calls.extend(item.tool_calls)
             tokens += item.tokens
             continue
         if texts:
-            out.append(TextDelta("".join(texts), tokens))
-            texts, tokens = [], 0
+            out.append(TextDelta("".join(texts), tokens, tuple(calls)))
+            texts, calls, tokens = [], [], 0
         out.append(item)
     if texts:
-        out.append(TextDelta("".join(texts), tokens))
+        out.append(TextDelta("".join(texts), tokens, tuple(calls)))
     return out
 
 
@@ -224,8 +245,8 @@ class LlamaCppBackend(Backend):
         self._free: asyncio.Queue[_Instance] = asyncio.Queue()
         self._waiting = 0
         # Rendering the chat template costs ~0.5 ms: the router counts prompt tokens when it
-        # places a request, and the worker reuses them. Plain dict operations, safe under the GIL.
-        self._prompt_cache: OrderedDict[Any, list[int]] = OrderedDict()
+        # places a request, and the worker reuses them.
+        self._caches = _Caches()
         self._executor = ThreadPoolExecutor(config.replicas, thread_name_prefix=f"llamacpp-{name}")
 
     async def start(self) -> None:
@@ -233,7 +254,7 @@ class LlamaCppBackend(Backend):
         loop = asyncio.get_running_loop()
         for _ in range(self.config.replicas):
             instance = await loop.run_in_executor(
-                self._executor, _Instance, self.config, path, self._prompt_cache
+                self._executor, _Instance, self.config, path, self._caches
             )
             await loop.run_in_executor(self._executor, instance.warm_up)
             self._instances.append(instance)
@@ -248,7 +269,7 @@ class LlamaCppBackend(Backend):
     def count_prompt_tokens(self, request: Request) -> int | None:
         if not self._instances:
             return None
-        return len(self._instances[0].prompt_tokens(request.messages))
+        return len(self._instances[0].prompt_tokens(request))
 
     def load(self) -> Load:
         busy = len(self._instances) - self._free.qsize()
