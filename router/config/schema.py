@@ -129,6 +129,22 @@ class ServerConfig(StrictModel):
     request_log: str | None = Field(
         None, description="append one JSON line per request here (no content), for replays"
     )
+    http_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="the HTTP faces' port (OpenAI, Anthropic, /metrics); unset: off",
+    )
+    http_host: str | None = Field(
+        None, min_length=1, description="the HTTP bind address; unset: host"
+    )
+    http_max_connections: int = Field(
+        1024, ge=1, le=1_000_000, description="open HTTP connections at most (503 beyond)"
+    )
+    http_keep_alive_s: float = Field(5.0, gt=0, le=3600, description="idle keep-alive time")
+    http_body_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="time to receive a request body, at most"
+    )
 
 
 class SchedulerConfig(StrictModel):
