@@ -48,3 +48,30 @@ async def start_http() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for r in running:
         await r.server.stop(grace=0)
+
+
+def gpu_config(base_url: str) -> dict[str, Any]:
+    """A config with one cloud-GPU backend `gpu`: a real llama_cpp.server at `base_url`."""
+    timeouts = {"first_token_s": 120.0, "between_tokens_s": 120.0, "total_s": 300.0}
+    spec = {
+        "type": "openai",
+        "model": "smollm2",
+        "base_url": base_url,
+        "dialect": "llama_cpp_python",
+        "metrics": "none",
+        "context_window": 1024,
+        "timeouts": timeouts,
+    }
+    return {"server": {"grace_period_s": 1}, "backends": {"gpu": spec}}
+
+
+@pytest.fixture
+async def edge_http(start_http) -> RunningHttp:
+    """A real router on the real SmolLM2 edge model (seeded), HTTP on a free port."""
+    return await start_http(edge_config())
+
+
+@pytest.fixture
+async def gpu_http(start_http, llamacpp_server) -> RunningHttp:
+    """A real router whose one backend is a real `python -m llama_cpp.server` on SmolLM2."""
+    return await start_http(gpu_config(llamacpp_server.base_url))
