@@ -344,9 +344,10 @@ async def serve(
     port: int | None = None,
     *,
     insecure: bool = False,
+    http_port: int | None = None,
 ) -> None:
     """Runs the server until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads."""
-    server = await RouterServer.start(loaded, host, port, insecure=insecure)
+    server = await RouterServer.start(loaded, host, port, insecure=insecure, http_port=http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
