@@ -139,7 +139,7 @@ class HttpApp:
         limit = server.max_receive_message_bytes
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            raise ResourceExhausted(
+            raise BodyTooLarge(
                 f"request body of {length} bytes exceeds server.max_receive_message_bytes ({limit})"
             )
         chunks: list[bytes] = []
@@ -153,7 +153,7 @@ class HttpApp:
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > limit:
-                        raise ResourceExhausted(
+                        raise BodyTooLarge(
                             f"request body exceeds server.max_receive_message_bytes ({limit})"
                         )
                     chunks.append(chunk)
@@ -190,6 +190,12 @@ class HttpApp:
         body, content_type = self.router.metrics.render()
         await exchange.start(200, [(b"content-type", content_type.encode())])
         await exchange.body(body)
+
+
+class BodyTooLarge(ResourceExhausted):
+    """A request body over server.max_receive_message_bytes: 413."""
+
+    http_status = 413
 
 
 class _Plain:

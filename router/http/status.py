@@ -50,7 +50,7 @@ def http_error(exc: BaseException) -> HttpError:
         error_id = uuid.uuid4().hex[:12]
         log.error("internal error", error_id=error_id, exc_info=exc)
         return HttpError(500, f"internal error (id {error_id})")
-    status = STATUS.get(Code(exc.code), 500)
+    status = getattr(exc, "http_status", None) or STATUS.get(Code(exc.code), 500)
     param = None
     if isinstance(exc, InvalidArgument):
         param = exc.field
