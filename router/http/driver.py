@@ -59,7 +59,8 @@ class Exchange:
         self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | tuple = ()
     ) -> None:
         """A whole response with a JSON body."""
-        await self.start(status, [(b"content-type", JSON), *headers])
+        length = (b"content-length", str(len(body)).encode())
+        await self.start(status, [(b"content-type", JSON), length, *headers])
         await self.body(body)
 
     async def fail(self, face: Face, error: HttpError) -> None:
@@ -104,21 +105,23 @@ async def _unary(
 ) -> None:
     collector = face.collector(parsed, request.request_id)
     decision: Decision | None = None
-    try:
+    usage: Usage | None = None
+    try:  # read to the end: the generation records its outcome after the usage
         async with contextlib.aclosing(router.generate(request)) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
                     collector.delta(event)
                 elif isinstance(event, Decision):
                     decision = event
-                elif isinstance(event, Usage) and decision is not None:
-                    body = collector.body(decision, event)
-                    await exchange.respond(200, body, decision_headers(decision))
-                    return
+                else:
+                    usage = event
     except Exception as exc:
         await exchange.fail(face, http_error(exc))
         return
-    raise RuntimeError("generation ended without its usage")
+    if decision is None or usage is None:
+        await exchange.fail(face, HttpError(500, "internal error: the generation ended early"))
+        return
+    await exchange.respond(200, collector.body(decision, usage), decision_headers(decision))
 
 
 async def _stream(
@@ -126,6 +129,7 @@ async def _stream(
 ) -> None:
     encoder = face.encoder(parsed, request.request_id)
     decision: Decision | None = None
+    usage: bytes | None = None  # the closing events
     started = False
     try:
         async with contextlib.aclosing(router.generate(request)) as events:
@@ -140,8 +144,7 @@ async def _stream(
                 if isinstance(event, TextDelta):
                     await exchange.body(encoder.delta(event), True)
                 else:
-                    await exchange.body(encoder.finish(event))
-                    return
+                    usage = encoder.finish(event)  # sent once the generation has ended
     except Exception as exc:  # CancelledError (the client left) is not one: it goes on up
         error = http_error(exc)
         if not started:
@@ -149,7 +152,9 @@ async def _stream(
         else:
             await exchange.body(encoder.error(error.status, error.message))
         return
-    if started:  # the generator ended without its usage: a bug, said in-stream
+    if usage is not None:
+        await exchange.body(usage)
+    elif started:  # the generator ended without its usage: a bug, said in-stream
         await exchange.body(encoder.error(500, "internal error: the stream ended early"))
     else:
         await exchange.fail(face, HttpError(500, "internal error: the stream ended early"))
