@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.router.http.conftest import edge_http, start_http  # noqa: F401 (fixtures)
-
 DOC = Path(__file__).resolve().parents[1] / "docs" / "http.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
 
