@@ -155,7 +155,9 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(args.log_level, args.log_json)
     try:
         loaded = load_config(args.config)
-        asyncio.run(serve(loaded, args.host, args.port, insecure=args.insecure, http_port=args.http_port))
+        asyncio.run(
+            serve(loaded, args.host, args.port, insecure=args.insecure, http_port=args.http_port)
+        )
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return 2
