@@ -11,12 +11,15 @@ from typing import Any
 
 import grpc
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from router.api.service import SERVICE
+from router.core.errors import InvalidArgument
+from router.core.types import ChatMessage, Request
 from router.observability import tracing
 from tests.conftest import request
 from tests.fakes.fake_upstream import FakeUpstream, Script
@@ -141,6 +144,23 @@ async def test_fallback_yields_two_attempt_spans(start_server, exporter, upstrea
     assert fallback.attributes["gen_ai.usage.output_tokens"] == usage.completion_tokens
 
 
+async def test_a_cancelled_generate_ends_its_spans(start_server, exporter, caplog):
+    """A caller leaving mid-stream ends the attempt span with an error and the server span,
+    without OpenTelemetry failing to detach the server span's context."""
+    text = " ".join(f"w{i}" for i in range(50))
+    srv = await start_server(scripted(text=text, token_interval_ms=20))
+    call = srv.stub.Generate(request(max_tokens=50))
+    while (await call.read()).WhichOneof("event") != "delta":
+        pass
+    call.cancel()
+    spans = await finished(exporter)
+    attempt = one(spans, "generation attempt")
+    assert attempt.status.status_code is StatusCode.ERROR
+    assert 1 <= attempt.attributes["gen_ai.usage.output_tokens"] < 50
+    assert one(spans, GENERATE).status.status_code is StatusCode.ERROR
+    assert not [r for r in caplog.records if "detach" in r.getMessage().lower()]
+
+
 async def test_route_has_a_server_and_a_placement_span(start_server, exporter):
     """Route yields its server span and one placement span under it, no attempt span."""
     srv = await start_server(scripted())
@@ -213,8 +233,6 @@ def test_extract_reads_only_bounded_trace_context_keys():
     trace_id, span_id, header = traceparent()
 
     def parent(carrier):
-        from opentelemetry import trace
-
         return trace.get_current_span(tracing.extract(carrier)).get_span_context()
 
     got = parent([("Traceparent", header), ("tracestate", "a=1")])
@@ -225,3 +243,24 @@ def test_extract_reads_only_bounded_trace_context_keys():
     assert tracing.extract([("traceparent", header.encode())]) is None
     assert tracing.extract([("x-other", header)]) is None
     assert tracing.extract(None) is None
+
+
+def test_request_span_for_http_faces_parents_and_records_errors(exporter):
+    """request_span (the HTTP faces' entry) continues the headers' trace, makes its span the
+    current one inside the block, and records a router error leaving it."""
+    trace_id, span_id, header = traceparent()
+    req = Request("rid-1", "acme", (ChatMessage("user", "hi"),), 8, 0.0)
+    headers = [("content-type", "application/json"), ("TraceParent", header)]
+    with (
+        pytest.raises(InvalidArgument),
+        tracing.request_span("POST /v1/chat/completions", headers, req) as span,
+    ):
+        assert trace.get_current_span() is span
+        raise InvalidArgument("messages", "at least one message is required")
+    assert trace.get_current_span() is not span
+    (done,) = exporter.get_finished_spans()
+    assert done.parent.span_id == span_id and done.context.trace_id == trace_id
+    assert done.attributes["tokenrouter.request_id"] == "rid-1"
+    assert done.attributes["tokenrouter.tenant"] == "acme"
+    assert done.attributes["error.type"] == "INVALID_ARGUMENT"
+    assert done.status.description == "messages: at least one message is required"
