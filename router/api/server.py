@@ -29,6 +29,7 @@ from router.config.reload_guard import check_sent_config
 from router.core.errors import ConfigError
 from router.http.server import HttpServer
 from router.http.serving import start_http
+from router.observability import tracing_setup
 from router.runtime.engine import Router
 
 SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["TokenRouter"].full_name
@@ -114,6 +115,7 @@ class RouterServer:
         self._started = router.loaded.config.server
         self._watcher: asyncio.Task[None] | None = None
         self._stop_watching = asyncio.Event()
+        self.tracing: tracing_setup.TracingSetup | None = None
 
     @classmethod
     async def start(
@@ -180,6 +182,11 @@ class RouterServer:
             raise ConfigError("<server>", "server.host", f"cannot bind {address}") from None
         if host.startswith("unix:"):  # a path socket: only its owner may connect
             await asyncio.to_thread(os.chmod, host.removeprefix("unix:").removeprefix("//"), 0o600)
+        try:
+            self.tracing = tracing_setup.setup(loaded.config.tracing)
+        except ConfigError:
+            await router.aclose()
+            raise
         await server.start()
         if http_port is not None:
             try:
@@ -189,6 +196,8 @@ class RouterServer:
             except BaseException:
                 await server.stop(0)
                 await router.aclose()
+                if self.tracing is not None:
+                    await asyncio.to_thread(self.tracing.shutdown)
                 raise
         for name in ("", SERVICE_NAME, ADMIN_SERVICE_NAME):
             await health_servicer.set(name, grpc_health_servicer.SERVING)
@@ -335,6 +344,8 @@ class RouterServer:
         else:
             await self.server.stop(grace)
         await self.router.aclose()
+        if self.tracing is not None:  # flushes the spans still queued for export
+            await asyncio.to_thread(self.tracing.shutdown)
         log.info("stopped")
 
 

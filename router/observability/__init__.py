@@ -1,0 +1,1 @@
+"""Observability: tracing (tracing.py, tracing_setup.py) and metrics, each optional."""
