@@ -31,6 +31,7 @@ from router.core.errors import InvalidArgument, ResourceExhausted
 from router.http import driver
 from router.http.face import Face
 from router.http.status import HttpError, http_error
+from router.observability import tracing
 from router.runtime.engine import Router
 
 INLINE_JSON_BYTES = 256 * 1024  # larger bodies are decoded in a thread
@@ -107,12 +108,22 @@ class HttpApp:
         self, face: Face, scope: dict, receive: Receive, exchange: driver.Exchange
     ) -> None:
         headers = exchange.headers
+        path = scope["path"]
+        attributes = {"http.route": path, "tokenrouter.face": face.name}
+        with tracing.request_span(f"POST {path}", headers.items(), None, attributes) as span:
+            await self._answer(face, receive, exchange)
+            if span is not None:
+                tracing.http_status(span, exchange.status)
+
+    async def _answer(self, face: Face, receive: Receive, exchange: driver.Exchange) -> None:
+        headers = exchange.headers
         tenant = self._tenant(headers)  # before reading the body: an unknown caller costs nothing
         raw = await self._body(headers, receive)
         body = await _decode(raw)
         parsed, request = driver.build_request(
             self.router, face, body, headers, tenant, self._auth()
         )
+        tracing.describe(request)
         task = asyncio.current_task()
         assert task is not None
         left = False  # the client went away while the answer was being made

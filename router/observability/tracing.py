@@ -263,6 +263,27 @@ def end_attempt(span: Span | None, run: Attempt, error: BaseException | None = N
     span.end()
 
 
+def describe(request: Request) -> None:
+    """Puts the request's id and tenant on the current server span (an HTTP face learns them
+    only after reading the body)."""
+    if _tracer is None:
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes(
+            {"tokenrouter.request_id": request.request_id, "tokenrouter.tenant": request.tenant}
+        )
+
+
+def http_status(span: Span, status: int) -> None:
+    """Records the HTTP status answered; 5xx is the span's error."""
+    if not span.is_recording():
+        return
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+
+
 def fail(span: Span, exc: BaseException) -> None:
     """Records `exc` as the span's error: status ERROR with its message, and `error.type` (a
     router error's code, else the exception's class name)."""
