@@ -55,7 +55,7 @@ class HttpApp:
         self.router = router
         self._auth = auth
         self._faces = faces
-        self._default_face: Face = next(iter(faces.values()), _Plain())  # its errors elsewhere
+        self._default_face = next(iter(faces.values()))  # its error shape for other paths
         self._models = models
         self._draining = draining
 
@@ -207,15 +207,6 @@ class BodyTooLarge(ResourceExhausted):
     """A request body over server.max_receive_message_bytes: 413."""
 
     http_status = 413
-
-
-class _Plain:
-    """Error bodies when no face is configured."""
-
-    name = "plain"
-
-    def error_body(self, status: int, message: str, param: str | None) -> bytes:
-        return orjson.dumps({"error": {"message": message, "param": param, "code": status}})
 
 
 class _MethodNotAllowed(Exception):

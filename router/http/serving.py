@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from router.api.auth import TenantAuth
+from router.http.anthropic_face import AnthropicFace
 from router.http.app import HttpApp
+from router.http.openai_face import OpenAIFace, models_body
 from router.http.server import HttpServer
 from router.runtime.engine import Router
 
@@ -16,23 +18,10 @@ MESSAGES = "/v1/messages"
 def http_app(
     router: Router, auth: Callable[[], TenantAuth | None], draining: Callable[[], bool]
 ) -> HttpApp:
-    """The ASGI app serving the OpenAI and Anthropic faces, health and metrics."""
-    faces: dict = {}
-    models = None
-    try:  # TEMPORARY while the faces are written on their branches
-        from router.http.openai_face import OpenAIFace, models_body
-
-        faces[CHAT_COMPLETIONS] = OpenAIFace()
-        models = models_body
-    except ImportError:
-        pass
-    try:
-        from router.http.anthropic_face import AnthropicFace
-
-        faces[MESSAGES] = AnthropicFace()
-    except ImportError:
-        pass
-    return HttpApp(router, auth, faces, models or (lambda r: b"{}"), draining=draining)
+    """The ASGI app serving the OpenAI and Anthropic faces, health and metrics (errors on other
+    paths in OpenAI's shape, the first face's)."""
+    faces = {CHAT_COMPLETIONS: OpenAIFace(), MESSAGES: AnthropicFace()}
+    return HttpApp(router, auth, faces, models_body, draining=draining)
 
 
 async def start_http(
