@@ -7,7 +7,6 @@ driver (router/http/driver.py) does the rest. `models_body` lists what a client 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
@@ -17,8 +16,6 @@ from router.http.face import Parsed
 from router.http.openai_request import OpenAIOptions, parse_request
 from router.http.openai_response import ChunkEncoder, CompletionCollector, error_object
 from router.runtime.engine import Router
-
-STARTED = int(time.time())  # the `created` of every listed model: when this process started
 
 
 class OpenAIFace:
@@ -50,8 +47,8 @@ def model_names(config: Config) -> list[str]:
     return list(names)
 
 
-def models_list(config: Config, created: int = STARTED) -> dict[str, Any]:
-    """The `GET /v1/models` answer for a config."""
+def models_list(config: Config, created: int) -> dict[str, Any]:
+    """The `GET /v1/models` answer for a config (`created`: when it was loaded, Unix time)."""
     data = [
         {"id": name, "object": "model", "created": created, "owned_by": "tokenrouter"}
         for name in model_names(config)
@@ -61,4 +58,5 @@ def models_list(config: Config, created: int = STARTED) -> dict[str, Any]:
 
 def models_body(router: Router) -> bytes:
     """The `GET /v1/models` body for the router's current config."""
-    return orjson.dumps(models_list(router.config))
+    runtime = router.runtime
+    return orjson.dumps(models_list(runtime.config, int(runtime.loaded_at)))

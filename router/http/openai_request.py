@@ -17,7 +17,9 @@ the body's size and takes the routing fields off first):
 - `stream`, `stream_options.include_usage`: how to answer (`Parsed.stream`, `OpenAIOptions`).
 - `metadata` (string values) -> pb `metadata`; `user` becomes its entry `user` unless metadata
   has one.
-- `n`, `logprobs`, `top_logprobs`: only 1, false and unset; anything else is a 400 naming it.
+- `n`, `logprobs`, `top_logprobs`: only 1, false and unset; anything else is a 400 naming it,
+  as are the deprecated `functions` and `function_call`, `audio` and `prediction`.
+- Ignored: store, service_tier, the penalties, logit_bias, and fields SDKs add later.
 
 Errors name the field as OpenAI does (`messages[1].content[0].type`, `tools[0].function.name`)
 and say what was expected; lengths, counts and names are checked afterwards by
@@ -27,13 +29,14 @@ router/api/convert.py with the configured limits. Every loop here runs over a li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from router.api import router_pb2 as pb
 from router.core.errors import InvalidArgument
+from router.http import fields
+from router.http.fields import array
 
 AUTO_MODELS = ("auto", "")  # the model names that let the router decide
 ROLES = {"system": "system", "developer": "system", "user": "user"}
@@ -42,7 +45,12 @@ TOOL_CHOICES = ("auto", "none", "required")
 FORMATS = ("text", "json_object", "json_schema")
 UNSUPPORTED_PARTS = ("input_audio", "file")
 INT32_MAX = 2**31 - 1
-INT64 = (-(2**63), 2**63 - 1)
+REFUSED = {  # fields whose meaning this face cannot honour: a 400 rather than silence
+    "functions": "deprecated: use tools",
+    "function_call": "deprecated: use tool_choice",
+    "audio": "audio output is not supported",
+    "prediction": "predicted outputs are not supported",
+}
 
 
 @dataclass(frozen=True)
@@ -54,21 +62,19 @@ class OpenAIOptions:
 
 def parse_request(body: dict[str, Any]) -> tuple[pb.GenerateRequest, bool, str, OpenAIOptions]:
     """(the request, stream, the model as sent, the answer options) of a decoded body."""
-    model = _optional(body, "model", str, "a string") or ""
+    model = _optional(body, "model", fields.text) or ""
     msg = pb.GenerateRequest(model="" if model in AUTO_MODELS else model)
-    messages = _list("messages", body.get("messages"))
+    messages = array("messages", body.get("messages"))
     msg.messages.extend(_message(i, m) for i, m in enumerate(messages))
     _sampling(body, msg)
     _agent(body, msg)
     _metadata(body, msg)
     _unsupported(body)
-    stream = bool(_optional(body, "stream", bool, "a boolean"))
+    stream = bool(_optional(body, "stream", fields.boolean))
     options = OpenAIOptions()
-    stream_options = _optional(body, "stream_options", dict, "an object")
+    stream_options = _optional(body, "stream_options", fields.obj)
     if stream_options:
-        usage = stream_options.get("include_usage")
-        if usage is not None and not isinstance(usage, bool):
-            raise InvalidArgument("stream_options.include_usage", "must be a boolean")
+        usage = _optional(stream_options, "include_usage", fields.boolean, "stream_options.")
         options = OpenAIOptions(include_usage=bool(usage))
     return msg, stream, model, options
 
@@ -91,7 +97,7 @@ def _message(i: int, m: Any) -> pb.Message:
     if calls is not None:
         out.tool_calls.extend(
             _tool_call(f"{field}.tool_calls[{j}]", c)
-            for j, c in enumerate(_list(f"{field}.tool_calls", calls))
+            for j, c in enumerate(array(f"{field}.tool_calls", calls))
         )
     call_id = m.get("tool_call_id")
     if call_id is not None:
@@ -151,35 +157,28 @@ def _tool_call(field: str, c: Any) -> pb.ToolCall:
     name = function.get("name")
     if not isinstance(name, str):
         raise InvalidArgument(f"{field}.function.name", "must be a string")
-    arguments = function.get("arguments", "")
-    if isinstance(arguments, dict):  # JSON text per the spec; an object is taken too
-        arguments = orjson.dumps(arguments).decode()
-    elif not isinstance(arguments, str):
-        raise InvalidArgument(f"{field}.function.arguments", "must be a string of JSON")
+    # JSON text per the spec; an object is taken too
+    arguments = fields.json_text(f"{field}.function.arguments", function.get("arguments", ""))
     return pb.ToolCall(id=call_id, name=name, arguments=arguments)
 
 
 def _sampling(body: dict[str, Any], msg: pb.GenerateRequest) -> None:
     for name in ("max_tokens", "max_completion_tokens"):  # the latter wins when both are set
-        value = _optional(body, name, int, "an integer")
+        value = _optional(body, name, _token_limit)
         if value is not None:
-            if not 1 <= value <= INT32_MAX:
-                raise InvalidArgument(name, f"must be within [1, {INT32_MAX}], got {value}")
             msg.max_tokens = value
     for name in ("temperature", "top_p"):  # ranges are checked by router/api/convert.py
-        value = _optional(body, name, (int, float), "a number")
+        value = _optional(body, name, fields.number)
         if value is not None:
             setattr(msg, name, value)
-    seed = _optional(body, "seed", int, "an integer")
+    seed = _optional(body, "seed", fields.integer)  # within 64 bits
     if seed is not None:
-        if not INT64[0] <= seed <= INT64[1]:
-            raise InvalidArgument("seed", "must fit in 64 bits")
         msg.seed = seed
     stop = body.get("stop")
     if isinstance(stop, str):
         msg.stop.append(stop)
     elif stop is not None:
-        for i, s in enumerate(_list("stop", stop, "a string or a list of strings")):
+        for i, s in enumerate(array("stop", stop)):
             if not isinstance(s, str):
                 raise InvalidArgument(f"stop[{i}]", "must be a string")
             msg.stop.append(s)
@@ -188,14 +187,14 @@ def _sampling(body: dict[str, Any], msg: pb.GenerateRequest) -> None:
 def _agent(body: dict[str, Any], msg: pb.GenerateRequest) -> None:
     tools = body.get("tools")
     if tools is not None:
-        msg.tools.extend(_tool(f"tools[{i}]", t) for i, t in enumerate(_list("tools", tools)))
+        msg.tools.extend(_tool(f"tools[{i}]", t) for i, t in enumerate(array("tools", tools)))
     choice = body.get("tool_choice")
     if choice is not None:
         msg.tool_choice.CopyFrom(_tool_choice(choice))
-    parallel = _optional(body, "parallel_tool_calls", bool, "a boolean")
+    parallel = _optional(body, "parallel_tool_calls", fields.boolean)
     if parallel is not None:
         msg.parallel_tool_calls = parallel
-    fmt = _optional(body, "response_format", dict, "an object")
+    fmt = _optional(body, "response_format", fields.obj)
     if fmt is not None:
         msg.response_format.CopyFrom(_response_format(fmt))
 
@@ -217,7 +216,7 @@ def _tool(field: str, t: Any) -> pb.Tool:
     params = spec.get("parameters")
     if params is not None and not isinstance(params, dict):
         raise InvalidArgument(f"{field}.function.parameters", "must be a JSON Schema object")
-    text = "" if params is None else orjson.dumps(params).decode()
+    text = "" if params is None else fields.json_text(f"{field}.function.parameters", params)
     return pb.Tool(name=name, description=description, parameters=text)
 
 
@@ -262,56 +261,57 @@ def _response_format(fmt: dict[str, Any]) -> pb.ResponseFormat:
     if strict is not None and not isinstance(strict, bool):
         raise InvalidArgument("response_format.json_schema.strict", "must be a boolean")
     return pb.ResponseFormat(
-        type="json_schema", name=name, schema=orjson.dumps(schema).decode(), strict=bool(strict)
+        type="json_schema",
+        name=name,
+        schema=fields.json_text("response_format.json_schema.schema", schema),
+        strict=bool(strict),
     )
 
 
 def _metadata(body: dict[str, Any], msg: pb.GenerateRequest) -> None:
-    metadata = _optional(body, "metadata", dict, "an object of strings")
+    metadata = _optional(body, "metadata", fields.obj)
     for key, value in (metadata or {}).items():
         if not isinstance(value, str):
             raise InvalidArgument(f"metadata.{_shown(key)}", "must be a string")
         msg.metadata[key] = value
-    user = _optional(body, "user", str, "a string")
+    user = _optional(body, "user", fields.text)
     if user and "user" not in msg.metadata:
         msg.metadata["user"] = user
 
 
 def _unsupported(body: dict[str, Any]) -> None:
-    n = _optional(body, "n", int, "an integer")
+    for name, why in REFUSED.items():
+        if body.get(name) is not None:
+            raise InvalidArgument(name, f"not supported ({why})")
+    n = _optional(body, "n", fields.integer)
     if n is not None and n != 1:
         raise InvalidArgument("n", f"only 1 choice is supported, got {n}")
-    if _optional(body, "logprobs", bool, "a boolean"):
+    if _optional(body, "logprobs", fields.boolean):
         raise InvalidArgument("logprobs", "log probabilities are not supported")
-    if _optional(body, "top_logprobs", int, "an integer"):
+    if _optional(body, "top_logprobs", fields.integer):
         raise InvalidArgument("top_logprobs", "log probabilities are not supported")
 
 
-def _optional(body: dict[str, Any], name: str, kind: Any, what: str) -> Any:
-    """body[name] if it has the JSON type `kind` (a bool is no number), None if null or absent."""
+def _token_limit(name: str, value: Any) -> int:
+    return fields.integer(name, value, 1, INT32_MAX)
+
+
+def _optional(
+    body: dict[str, Any], name: str, read: Callable[[str, Any], Any], prefix: str = ""
+) -> Any:
+    """body[name] read by `read` (router/http/fields.py: it names the field, `prefix` + name,
+    when the JSON type is wrong), or None when it is null or absent."""
     value = body.get(name)
-    if value is None:
-        return None
-    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-        raise InvalidArgument(name, f"must be {what}, got {_type(value)}")
-    return value
+    return None if value is None else read(prefix + name, value)
 
 
-def _list(field: str, value: Any, what: str = "a list") -> list[Any]:
-    if not isinstance(value, list):
-        raise InvalidArgument(field, f"must be {what}, got {_type(value)}")
-    return value
-
-
-def _type(value: Any) -> str:
-    """The JSON type of a decoded value, for error messages."""
-    if value is None:
-        return "null"
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    return names.get(type(value)) or ("a list" if isinstance(value, list) else "an object")
+_JSON_TYPES = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number"}
+_JSON_TYPES[list] = "an array"
 
 
 def _shown(value: Any) -> str:
+    """A client value for an error message: a string quoted (cut to 40 characters), else its
+    JSON type."""
     if not isinstance(value, str):
-        return _type(value)
+        return _JSON_TYPES.get(type(value), "an object")
     return repr(value) if len(value) <= 40 else f"{value[:40]!r}... ({len(value)} characters)"

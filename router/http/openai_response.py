@@ -45,8 +45,10 @@ def error_object(status: int, message: str, param: str | None) -> dict[str, Any]
         kind = "api_error"
     else:  # 400, 404, 405, 413 and the rest of 4xx
         kind = "invalid_request_error"
-        if status == 404 and param == "model":
-            code = "model_not_found"
+        if status == 404:
+            code = "model_not_found" if param == "model" else "not_found"
+        elif status == 413:
+            code = "request_too_large"
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 

@@ -60,7 +60,7 @@ async def generate(
                         raise
                     tried = ", ".join(usage.backends_tried)
                     reason = f"{last} (tried {tried}; no other backend: {exc})"
-                    raise RequestFailed(last.code, reason) from None
+                    raise RequestFailed(last.code, reason, _retry_after(last)) from None
                 usage.backend = decision.backend
                 usage.backends_tried.append(decision.backend)
                 run = Attempt(rt, decision, request, started, usage)
@@ -103,13 +103,18 @@ async def generate(
                 rt.health.success(decision.backend)
                 break
             else:
-                raise RequestFailed(last.code, f"{last} (tried {', '.join(usage.backends_tried)})")
+                tried = ", ".join(usage.backends_tried)
+                raise RequestFailed(last.code, f"{last} (tried {tried})", _retry_after(last))
         except BaseException as exc:
             if not usage.total_ms:
                 usage.total_ms = (time.perf_counter() - started) * 1e3
             ended("generate", request, started, usage=usage, error=exc, ctx=ctx)
             raise
         ended("generate", request, started, usage=usage, ctx=ctx)
+
+
+def _retry_after(exc: RouterError) -> float | None:
+    return getattr(exc, "retry_after_s", None)
 
 
 def _end(run: Attempt, admission: Admission, reason: str) -> None:

@@ -24,6 +24,10 @@ WEATHER = {
     },
 }
 
+DEEP: dict[str, Any] = {}
+for _ in range(400):  # deeper than orjson encodes (it decodes up to 1024 levels)
+    DEEP = {"type": "object", "properties": {"x": DEEP}}
+
 
 def body(**fields: Any) -> dict[str, Any]:
     return {"model": "auto", "messages": [{"role": "user", "content": "hi"}], **fields}
@@ -191,6 +195,10 @@ def test_string_tool_choices_are_modes(mode: str) -> None:
             {"tools": [{"type": "function", "function": {"name": "f", "parameters": "{}"}}]},
             "tools[0].function.parameters",
         ),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": DEEP}}]},
+            "tools[0].function.parameters",
+        ),
         ({"tool_choice": "any"}, "tool_choice"),
         ({"tool_choice": 1}, "tool_choice"),
         ({"tool_choice": {"type": "allowed_tools"}}, "tool_choice.type"),
@@ -284,6 +292,10 @@ def test_max_completion_tokens_wins_over_max_tokens() -> None:
         ({"metadata": {"k": 1}}, "metadata.'k'"),
         ({"user": 3}, "user"),
         ({"n": 2}, "n"),
+        ({"functions": [{"name": "f"}]}, "functions"),
+        ({"function_call": "auto"}, "function_call"),
+        ({"audio": {"voice": "alloy"}}, "audio"),
+        ({"prediction": {"type": "content"}}, "prediction"),
         ({"n": "1"}, "n"),
         ({"logprobs": True}, "logprobs"),
         ({"top_logprobs": 3}, "top_logprobs"),
