@@ -191,6 +191,7 @@ def _agent(body: dict[str, Any], msg: pb.GenerateRequest) -> None:
     choice = body.get("tool_choice")
     if choice is not None:
         msg.tool_choice.CopyFrom(_tool_choice(choice))
+        _choice_offered(msg)
     parallel = _optional(body, "parallel_tool_calls", fields.boolean)
     if parallel is not None:
         msg.parallel_tool_calls = parallel
@@ -238,6 +239,17 @@ def _tool_choice(choice: Any) -> pb.ToolChoice:
     if not isinstance(name, str):
         raise InvalidArgument("tool_choice.function.name", "must be a string")
     return pb.ToolChoice(mode="tool", name=name)
+
+
+def _choice_offered(msg: pb.GenerateRequest) -> None:
+    """A required or named tool choice needs the tool in `tools` (checked here too, so the error
+    names the field as OpenAI does; the set of names is built once)."""
+    mode = msg.tool_choice.mode
+    if mode in ("required", "tool") and not msg.tools:
+        raise InvalidArgument("tool_choice", f"{mode!r} needs at least one tool in `tools`")
+    if mode == "tool" and msg.tool_choice.name not in {t.name for t in msg.tools}:
+        name = _shown(msg.tool_choice.name)
+        raise InvalidArgument("tool_choice.function.name", f"{name} is not one of `tools`")
 
 
 def _response_format(fmt: dict[str, Any]) -> pb.ResponseFormat:

@@ -177,6 +177,9 @@ def test_string_tool_choices_are_modes(mode: str) -> None:
     """auto, none and required are the pb modes of the same name."""
     msg, *_ = parse_request(body(tools=[WEATHER], tool_choice=mode))
     assert msg.tool_choice.mode == mode and not msg.tool_choice.name
+    if mode != "required":  # auto and none need no tools
+        msg, *_ = parse_request(body(tool_choice=mode))
+        assert msg.tool_choice.mode == mode
 
 
 @pytest.mark.parametrize(
@@ -204,6 +207,12 @@ def test_string_tool_choices_are_modes(mode: str) -> None:
         ({"tool_choice": {"type": "allowed_tools"}}, "tool_choice.type"),
         ({"tool_choice": {"type": "function"}}, "tool_choice.function.name"),
         ({"parallel_tool_calls": "yes"}, "parallel_tool_calls"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"tool_choice": {"type": "function", "function": {"name": "f"}}}, "tool_choice"),
+        (
+            {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "f"}}},
+            "tool_choice.function.name",
+        ),
     ],
 )
 def test_malformed_tools_name_the_field(fields: dict[str, Any], field: str) -> None:

@@ -260,7 +260,11 @@ async def test_an_unknown_model_is_not_found(start_http) -> None:
             {"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
             "messages[0].content[0].type",
         ),
-        ({"tool_choice": "required"}, "tool_choice.mode"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        (
+            {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "x"}}},
+            "tool_choice.function.name",
+        ),
     ],
 )
 async def test_a_wrong_field_is_a_bad_request_naming_it(start_http, fields, param) -> None:
