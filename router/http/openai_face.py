@@ -13,7 +13,7 @@ import orjson
 
 from router.config import Config
 from router.http.face import Parsed
-from router.http.openai_request import OpenAIOptions, parse_request
+from router.http.openai_request import OpenAIOptions, openai_field, parse_request
 from router.http.openai_response import ChunkEncoder, CompletionCollector, error_object
 from router.runtime.engine import Router
 
@@ -36,6 +36,10 @@ class OpenAIFace:
 
     def error_body(self, status: int, message: str, param: str | None) -> bytes:
         return orjson.dumps(error_object(status, message, param))
+
+    def field(self, name: str) -> str:
+        """A field named by router/api/convert.py's checks, in Chat Completions terms."""
+        return openai_field(name)
 
 
 def model_names(config: Config) -> list[str]:

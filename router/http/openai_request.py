@@ -29,6 +29,7 @@ router/api/convert.py with the configured limits. Every loop here runs over a li
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -327,3 +328,25 @@ def _shown(value: Any) -> str:
     if not isinstance(value, str):
         return _JSON_TYPES.get(type(value), "an object")
     return repr(value) if len(value) <= 40 else f"{value[:40]!r}... ({len(value)} characters)"
+
+
+_PB_FIELDS = (  # router/api/convert.py's field names (the gRPC message's) in OpenAI's terms
+    (re.compile(r"^(messages\[\d+\])\.parts(\[\d+\])\.image_url$"), r"\1.content\2.image_url.url"),
+    (re.compile(r"^(messages\[\d+\])\.parts"), r"\1.content"),
+    (re.compile(r"^(messages\[\d+\]\.tool_calls\[\d+\])\.(name|arguments)$"), r"\1.function.\2"),
+    (re.compile(r"^(tools\[\d+\])\.(name|description|parameters)$"), r"\1.function.\2"),
+    (re.compile(r"^tool_choice\.mode$"), "tool_choice"),
+    (re.compile(r"^tool_choice\.name$"), "tool_choice.function.name"),
+    (re.compile(r"^response_format\.(name|schema|strict)$"), r"response_format.json_schema.\1"),
+)
+
+
+def openai_field(name: str) -> str:
+    """A field as router/api/convert.py names it (`tools[0].name`, `messages[1].parts[0]`) in
+    the terms of the Chat Completions body (`tools[0].function.name`, `messages[1].content[0]`);
+    names that are the same in both come back unchanged."""
+    for pattern, replacement in _PB_FIELDS:
+        renamed, count = pattern.subn(replacement, name, count=1)
+        if count:
+            return renamed
+    return name

@@ -262,6 +262,10 @@ async def test_an_unknown_model_is_not_found(start_http) -> None:
         ),
         ({"tool_choice": "required"}, "tool_choice"),
         (
+            {"tools": [{"type": "function", "function": {"name": "no spaces"}}]},
+            "tools[0].function.name",
+        ),
+        (
             {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "x"}}},
             "tool_choice.function.name",
         ),
