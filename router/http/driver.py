@@ -87,7 +87,13 @@ def build_request(
     parsed.request.MergeFrom(fields)
     if auth is not None and tenant is not None:
         parsed.request.tenant = auth.check(parsed.request.tenant, tenant)
-    return parsed, convert.request_from_pb(parsed.request, router.config)
+    try:
+        return parsed, convert.request_from_pb(parsed.request, router.config)
+    except InvalidArgument as exc:  # named as the gRPC message has it; the face may rename it
+        rename = getattr(face, "field", None)
+        if rename is None:
+            raise
+        raise InvalidArgument(rename(exc.field), exc.reason) from None
 
 
 async def run(

@@ -4,7 +4,9 @@ A face (router/http/openai_face.py, router/http/anthropic_face.py) is pure trans
 request body into a `pb.GenerateRequest` (validated further by router/api/convert.py, so both the
 gRPC and the HTTP faces share one set of limits and checks) and the router's events into the
 protocol's bytes. The driver (router/http/driver.py) does everything else: auth, routing headers,
-placement, fallback, client disconnects, statuses and decision headers.
+placement, fallback, client disconnects, statuses and decision headers. A face may also have
+`field(name) -> str`: the driver then renames the fields in router/api/convert.py's errors (the
+gRPC message's names, e.g. `tools[0].name`) to the protocol's (`tools[0].function.name`).
 
 Streaming: the driver sends the response head only once the first token (or the end) is there,
 so a request that fails before any token gets a plain error response with its HTTP status; a
