@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from router.api import router_pb2 as pb
@@ -36,10 +37,12 @@ def parse(body: dict[str, Any]) -> Parsed:
     thinking = body.get("thinking")
     if thinking is not None and obj("thinking", thinking).get("type") != "disabled":
         raise InvalidArgument("thinking", "extended thinking is not supported")
+    names = _Names()
     if (system := body.get("system")) is not None:
         msg.messages.append(pb.Message(role="system", content=_system(system)))
+        names.add("system", "system")
     for i, turn in enumerate(array("messages", body.get("messages"))):
-        msg.messages.extend(_turn(f"messages[{i}]", turn))
+        msg.messages.extend(_turn(f"messages[{i}]", turn, names))
     if (value := body.get("temperature")) is not None:
         msg.temperature = number("temperature", value)
     if (value := body.get("top_p")) is not None:
@@ -56,7 +59,7 @@ def parse(body: dict[str, Any]) -> Parsed:
         if user is not None:
             msg.metadata["user_id"] = text("metadata.user_id", user)
     stream = body.get("stream")
-    return Parsed(msg, stream is not None and boolean("stream", stream), model)
+    return Parsed(msg, stream is not None and boolean("stream", stream), model, rename=names)
 
 
 def _system(value: Any) -> str:
@@ -72,17 +75,21 @@ def _system(value: Any) -> str:
     return "\n\n".join(texts)
 
 
-def _turn(field: str, value: Any) -> list[pb.Message]:
-    """One turn as pb messages: its tool results first (one tool message each), then the rest."""
+def _turn(field: str, value: Any, names: _Names) -> list[pb.Message]:
+    """One turn as pb messages: its tool results first (one tool message each), then the rest;
+    `names` learns where each came from."""
     turn = obj(field, value)
     role = turn.get("role")
     if role not in ("user", "assistant"):
         raise InvalidArgument(f"{field}.role", "must be user or assistant")
     content = turn.get("content")
     if isinstance(content, str):
+        names.add(field, f"{field}.content")
         return [pb.Message(role=role, content=content)]
     out: list[pb.Message] = []
     rest = pb.Message(role=role)
+    parts: list[str] = []  # the block behind each of rest's parts
+    calls: list[str] = []  # and each of its tool calls
     for j, block in enumerate(array(f"{field}.content", content)):
         where = f"{field}.content[{j}]"
         b = obj(where, block)
@@ -91,9 +98,12 @@ def _turn(field: str, value: Any) -> list[pb.Message]:
             rest.parts.append(
                 pb.ContentPart(type="text", text=text(f"{where}.text", b.get("text")))
             )
+            parts.append(where)
         elif kind == "image":
             rest.parts.append(_image(where, b))
+            parts.append(where)
         elif kind == "tool_use" and role == "assistant":
+            calls.append(where)
             rest.tool_calls.append(
                 pb.ToolCall(
                     id=text(f"{where}.id", b.get("id")),
@@ -103,17 +113,67 @@ def _turn(field: str, value: Any) -> list[pb.Message]:
             )
         elif kind == "tool_result" and role == "user":
             out.append(_tool_result(where, b))
+            names.add(where, f"{where}.content", tool_call_id=f"{where}.tool_use_id")
         else:
             raise InvalidArgument(
                 f"{where}.type",
                 "unsupported block (text, image; tool_use in assistant turns, tool_result in "
                 "user turns)",
             )
+    content_field = f"{field}.content"
     if len(rest.parts) == 1 and rest.parts[0].type == "text":  # the common case: plain text
         rest.content = rest.parts.pop().text
+        content_field = f"{parts.pop()}.text"
     if rest.content or rest.parts or rest.tool_calls or not out:
         out.append(rest)
+        names.add(field, content_field, parts=parts, tool_calls=calls)
     return out
+
+
+_MESSAGE = re.compile(r"messages\[(\d+)\](?:\.(parts|tool_calls)\[(\d+)\])?(.*)")
+_CALL_FIELDS = {".arguments": ".input", ".name": ".name", ".id": ".id"}
+
+
+class _Names:
+    """Where each pb message (its content, parts and calls) came from in the body, to name the
+    fields of router/api/convert.py's errors in Messages terms."""
+
+    def __init__(self) -> None:
+        self._messages: list[dict[str, Any]] = []
+
+    def add(
+        self,
+        origin: str,
+        content: str,
+        *,
+        tool_call_id: str = "",
+        parts: list[str] | None = None,
+        tool_calls: list[str] | None = None,
+    ) -> None:
+        self._messages.append(
+            {
+                "": origin,
+                ".content": content,
+                ".tool_call_id": tool_call_id or f"{origin}.tool_call_id",
+                "parts": parts or [],
+                "tool_calls": tool_calls or [],
+            }
+        )
+
+    def __call__(self, name: str) -> str:
+        if name == "stop" or name.startswith("stop["):
+            return "stop_sequences" + name[4:]
+        if name.startswith("tools[") and name.endswith(".parameters"):
+            return name.removesuffix(".parameters") + ".input_schema"
+        m = _MESSAGE.fullmatch(name)
+        if m is None or int(m[1]) >= len(self._messages):
+            return name
+        entry, rest = self._messages[int(m[1])], m[4]
+        if m[2] is None:
+            return entry[rest] if rest in (".content", ".tool_call_id") else entry[""] + rest
+        sources, k = entry[m[2]], int(m[3])
+        origin = sources[k] if k < len(sources) else entry[""]
+        return origin + (_CALL_FIELDS.get(rest, rest) if m[2] == "tool_calls" else rest)
 
 
 def _image(field: str, block: dict[str, Any]) -> pb.ContentPart:

@@ -90,7 +90,7 @@ def build_request(
     try:
         return parsed, convert.request_from_pb(parsed.request, router.config)
     except InvalidArgument as exc:  # named as the gRPC message has it; the face may rename it
-        rename = getattr(face, "field", None)
+        rename = parsed.rename or getattr(face, "field", None)
         if rename is None:
             raise
         raise InvalidArgument(rename(exc.field), exc.reason) from None

@@ -15,6 +15,7 @@ failure after it goes out as the face's in-stream error event (`StreamEncoder.er
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +32,10 @@ class Parsed:
     stream: bool
     model: str  # the model name as the client sent it
     options: Any = None  # face-specific answer options (e.g. OpenAI's stream_options)
+    # Names a field of `request` (as router/api/convert.py's errors do) in the body's terms,
+    # when they differ per request (Anthropic's turns map to several messages); else the face's
+    # `field`, if it has one, renames.
+    rename: Callable[[str], str] | None = None
 
 
 class StreamEncoder(Protocol):

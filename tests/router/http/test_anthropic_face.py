@@ -253,3 +253,26 @@ def test_error_bodies_use_anthropic_types() -> None:
     ):
         body = orjson.loads(FACE.error_body(status, "m", None))
         assert body == {"type": "error", "error": {"type": kind, "message": "m"}}
+
+
+def test_errors_from_the_request_checks_name_the_body_fields() -> None:
+    """convert.py names pb fields; the Anthropic request maps them back to the body's turns and
+    blocks (the system message and split tool results shift the indexes)."""
+    content = [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"},
+        {"type": "text", "text": "next"},
+    ]
+    body = {
+        "model": "auto",
+        "max_tokens": 8,
+        "system": "S",
+        "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": content}],
+    }
+    rename = FACE.parse(body).rename
+    assert rename is not None
+    assert rename("messages[0].content") == "system"
+    assert rename("messages[1].role") == "messages[0].role"
+    assert rename("messages[2].tool_call_id") == "messages[1].content[0].tool_use_id"
+    assert rename("messages[3].content") == "messages[1].content[1].text"
+    assert rename("stop[1]") == "stop_sequences[1]"
+    assert rename("tools[0].parameters") == "tools[0].input_schema"

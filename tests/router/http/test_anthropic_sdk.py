@@ -112,6 +112,13 @@ async def test_errors_come_as_the_sdk_classes(edge_http) -> None:
     async with httpx.AsyncClient(base_url=edge_http.base_url) as http:
         response = await http.post("/v1/messages", json={"model": "auto", "messages": HELLO})
     assert response.status_code == 400 and "max_tokens" in response.json()["error"]["message"]
+    orphan = [
+        {"role": "user", "content": "hi"},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x"}]},
+    ]
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        await client(edge_http).messages.create(model="auto", max_tokens=8, messages=orphan)
+    assert "messages[1].content[0].tool_use_id" in bad.value.body["error"]["message"]
 
 
 async def test_the_tenant_key_goes_in_x_api_key(start_http, tmp_path: Path) -> None:
