@@ -60,7 +60,7 @@ BACKEND_TIER = ("backend", "tier")
 class _PerBackend:
     """The label children of one backend, resolved once."""
 
-    __slots__ = ("completion", "cost", "prompt", "ttft", "inter_token")
+    __slots__ = ("completion", "cost", "inter_token", "prompt", "ttft")
 
     def __init__(self, m: Metrics, backend: str, tier: str) -> None:
         self.ttft = m.ttft.labels(backend, tier)
