@@ -113,6 +113,7 @@ def run(quick: bool, runs: int | None = None, max_tokens: int = 64) -> Section:
     config = yaml.safe_load(default_config_text())
     config["backends"]["edge-smollm2"]["threads"] = THREADS
     config["server"]["watch_config"] = False
+    config["server"]["http_port"] = None  # gRPC only: no fixed HTTP port to collide on
     direct: list[Run] = []
     routed: list[Run] = []
     path = Path(resolve_gguf(MODEL))

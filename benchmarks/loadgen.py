@@ -6,6 +6,11 @@ the start and end of the measured window. Prints one JSON object. Usage:
 
     python -m benchmarks.loadgen route --target 127.0.0.1:50051 --concurrency 64 --duration 5
     python -m benchmarks.loadgen generate --target ... --concurrency 200 --max-tokens 200
+    python -m benchmarks.loadgen chat --target ... --http-port 8080   # or `messages`
+
+`chat` and `messages` post non-streaming OpenAI Chat Completions / Anthropic Messages requests
+to the HTTP face (one keep-alive connection per worker, the answer read by its Content-Length)
+and count finished requests as streams.
 """
 
 from __future__ import annotations
@@ -116,6 +121,43 @@ async def generate_worker(
             w.streams += 1
 
 
+def http_body(kind: str, max_tokens: int) -> bytes:
+    """The POST of one non-streaming `chat` (OpenAI) or `messages` (Anthropic) request."""
+    path = "/v1/chat/completions" if kind == "chat" else "/v1/messages"
+    body = json.dumps(
+        {
+            "model": "auto",
+            "max_tokens": max_tokens,
+            "messages": [{"role": "user", "content": PROMPT}],
+        }
+    ).encode()
+    head = f"POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
+    return head.encode() + b"content-length: %d\r\n\r\n%s" % (len(body), body)
+
+
+async def http_worker(_stub: object, w: Window, host: str, port: int, post: bytes) -> None:
+    """Request after request on one keep-alive connection."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while not w.stopped:
+            started = time.perf_counter()
+            writer.write(post)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            answer = await reader.readexactly(length)
+            if not head.startswith(b"HTTP/1.1 200"):
+                if w.measuring:
+                    w.errors += 1
+                    w.first_error = w.first_error or answer.decode(errors="replace")[:200]
+                continue
+            if w.measuring:
+                w.latencies_s.append(time.perf_counter() - started)
+                w.streams += 1
+                w.count += 1
+    finally:
+        writer.close()
+
+
 async def drive(args: argparse.Namespace, worker: Worker) -> dict[str, Any]:
     """Runs `args.concurrency` workers through warm-up and the measured window."""
     channels = [
@@ -175,7 +217,7 @@ def _request(args: argparse.Namespace) -> pb.GenerateRequest:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", choices=["route", "generate"])
+    parser.add_argument("kind", choices=["route", "generate", "chat", "messages"])
     parser.add_argument("--target", required=True)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds")
@@ -184,9 +226,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, help="route: pace to this many calls/s in all")
     parser.add_argument("--channels", type=int, default=1, help="connections to spread over")
     parser.add_argument("--server-pid", type=int, help="read this process's CPU time")
+    parser.add_argument("--http-port", type=int, help="chat, messages: the HTTP face's port")
     args = parser.parse_args(argv)
     request = _request(args)
-    if args.kind == "route":
+    if args.kind in ("chat", "messages"):
+        host = args.target.rsplit(":", 1)[0]
+        post = http_body(args.kind, args.max_tokens)
+        worker = functools.partial(http_worker, host=host, port=args.http_port, post=post)
+    elif args.kind == "route":
         interval = args.concurrency / args.rate if args.rate else 0.0
         worker = functools.partial(route_worker, request=request, interval_s=interval)
     else:

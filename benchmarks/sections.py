@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from benchmarks import (
     edge_streaming,
+    http_faces,
     http_streaming,
     load,
     relay,
@@ -51,6 +52,16 @@ SECTIONS: list[SectionSpec] = [
         "tool_calls_http",
         "a complete tool call through the router vs straight to a llama.cpp server",
         tool_calls_http.run,
+    ),
+    SectionSpec(
+        "http_faces",
+        "streaming through the OpenAI and Anthropic HTTP faces vs straight to a llama.cpp server",
+        http_faces.run,
+    ),
+    SectionSpec(
+        "http_cpu",
+        "non-streaming requests: HTTP faces vs gRPC, requests/s and server CPU per request",
+        http_faces.run_cpu,
     ),
     SectionSpec("load", "concurrent Generate streams on a scripted backend", load.run),
     SectionSpec(

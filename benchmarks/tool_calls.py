@@ -103,6 +103,7 @@ def edge_tool_call_times(n: int) -> dict[str, Any]:
     config = yaml.safe_load(default_config_text())
     config["backends"]["edge-smollm2"]["threads"] = THREADS
     config["server"]["watch_config"] = False
+    config["server"]["http_port"] = None  # gRPC only: no fixed HTTP port to collide on
     llm = Llama(model_path=str(resolve_gguf(MODEL)), n_ctx=2048, n_threads=THREADS, verbose=False)
     direct: list[tuple[float, float]] = []
     routed: list[tuple[float, float]] = []

@@ -27,6 +27,9 @@ from router.api.service import TokenRouterService
 from router.config import LoadedConfig, ServerConfig, TlsConfig, read_config_file
 from router.config.reload_guard import check_sent_config
 from router.core.errors import ConfigError
+from router.http.server import HttpServer
+from router.http.serving import start_http
+from router.observability import tracing_setup
 from router.runtime.engine import Router
 
 SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["TokenRouter"].full_name
@@ -107,9 +110,12 @@ class RouterServer:
         self.health = health
         self.port = port
         self.auth: TenantAuth | None = None
+        self.http: HttpServer | None = None  # the HTTP faces, when on
+        self.draining = False
         self._started = router.loaded.config.server
         self._watcher: asyncio.Task[None] | None = None
         self._stop_watching = asyncio.Event()
+        self.tracing: tracing_setup.TracingSetup | None = None
 
     @classmethod
     async def start(
@@ -119,15 +125,21 @@ class RouterServer:
         port: int | None = None,
         *,
         insecure: bool = False,
+        http_port: int | None = None,
     ) -> RouterServer:
         """Loads the backends, binds (port 0 picks a free one) and starts serving.
 
-        Raises UnsafeExposure (see check_exposure) and ConfigError for unreadable TLS or keys
-        files before anything is loaded.
+        The HTTP faces listen on `http_port` (else `server.http_port`; neither: off), on
+        `server.http_host` (else the gRPC host). Raises UnsafeExposure (see check_exposure) and
+        ConfigError for unreadable TLS or keys files before anything is loaded.
         """
         cfg = loaded.config.server
         host = host or cfg.host
         missing = check_exposure(host, cfg, insecure)
+        http_port = cfg.http_port if http_port is None else http_port
+        http_host = cfg.http_host or host
+        if http_port is not None:
+            missing += [m for m in check_exposure(http_host, cfg, insecure) if m not in missing]
         creds = await asyncio.to_thread(server_credentials, cfg.tls) if cfg.tls else None
         keys = cfg.tenant_keys_file
         auth = await asyncio.to_thread(TenantAuth, keys) if keys else None
@@ -170,7 +182,23 @@ class RouterServer:
             raise ConfigError("<server>", "server.host", f"cannot bind {address}") from None
         if host.startswith("unix:"):  # a path socket: only its owner may connect
             await asyncio.to_thread(os.chmod, host.removeprefix("unix:").removeprefix("//"), 0o600)
+        try:
+            self.tracing = tracing_setup.setup(loaded.config.tracing)
+        except ConfigError:
+            await router.aclose()
+            raise
         await server.start()
+        if http_port is not None:
+            try:
+                self.http = await start_http(
+                    router, lambda: self.auth, lambda: self.draining, http_host, http_port
+                )
+            except BaseException:
+                await server.stop(0)
+                await router.aclose()
+                if self.tracing is not None:
+                    await asyncio.to_thread(self.tracing.shutdown)
+                raise
         for name in ("", SERVICE_NAME, ADMIN_SERVICE_NAME):
             await health_servicer.set(name, grpc_health_servicer.SERVING)
         watched = self._watched(loaded)
@@ -182,6 +210,7 @@ class RouterServer:
             "serving",
             address=address,
             port=self.port,
+            http_port=self.http.port if self.http else None,
             tls=creds is not None,
             mtls=cfg.tls is not None and cfg.tls.client_ca_file is not None,
             tenant_keys=auth.count if auth else None,
@@ -306,11 +335,17 @@ class RouterServer:
     async def stop(self, grace: float | None = None) -> None:
         """Goes NOT_SERVING, refuses new calls, lets in-flight ones finish within `grace` s."""
         grace = self.router.config.server.grace_period_s if grace is None else grace
+        self.draining = True
         self._stop_watching.set()
         await self.health.shutdown()
         log.info("shutting down", grace_period_s=grace)
-        await self.server.stop(grace)
+        if self.http is not None:
+            await asyncio.gather(self.server.stop(grace), self.http.stop())
+        else:
+            await self.server.stop(grace)
         await self.router.aclose()
+        if self.tracing is not None:  # flushes the spans still queued for export
+            await asyncio.to_thread(self.tracing.shutdown)
         log.info("stopped")
 
 
@@ -320,9 +355,10 @@ async def serve(
     port: int | None = None,
     *,
     insecure: bool = False,
+    http_port: int | None = None,
 ) -> None:
     """Runs the server until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads."""
-    server = await RouterServer.start(loaded, host, port, insecure=insecure)
+    server = await RouterServer.start(loaded, host, port, insecure=insecure, http_port=http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

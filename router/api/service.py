@@ -15,12 +15,14 @@ from router.api import router_pb2_grpc as pb_grpc
 from router.core.backend import TextDelta
 from router.core.errors import InvalidArgument, RouterError
 from router.core.types import Decision, Request
+from router.observability import tracing
 from router.placement.slicing import sliced
 from router.runtime.engine import Router
 
 log = structlog.get_logger("tokenrouter")
 
 
+SERVICE = pb.DESCRIPTOR.services_by_name["TokenRouter"].full_name
 HEALTH_TO_PB = {"healthy": pb.HEALTHY, "unhealthy": pb.UNHEALTHY, "ejected": pb.EJECTED}
 
 
@@ -50,6 +52,7 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
             await abort(context, exc)
             raise  # unreachable: abort raises
 
+    @tracing.grpc_span(SERVICE, "Generate")
     async def Generate(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> None:
@@ -71,6 +74,7 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
         except Exception as exc:
             await abort(context, exc)
 
+    @tracing.grpc_span(SERVICE, "Route")
     async def Route(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> pb.RouteDecision:
@@ -81,6 +85,7 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
             await abort(context, exc)
             raise
 
+    @tracing.grpc_span(SERVICE, "RouteBatch")
     async def RouteBatch(
         self, request: pb.RouteBatchRequest, context: grpc.aio.ServicerContext
     ) -> pb.RouteBatchResponse:

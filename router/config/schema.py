@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.util
 import os
 from importlib import resources
 from pathlib import Path
@@ -53,6 +54,7 @@ __all__ = [
     "PerformanceConfig",
     "PriceConfig",
     "TimeoutsConfig",
+    "TracingConfig",
     "Trust",
     "load_config",
     "parse_config",
@@ -129,6 +131,22 @@ class ServerConfig(StrictModel):
     request_log: str | None = Field(
         None, description="append one JSON line per request here (no content), for replays"
     )
+    http_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="the HTTP faces' port (OpenAI, Anthropic, /metrics); unset: off",
+    )
+    http_host: str | None = Field(
+        None, min_length=1, description="the HTTP bind address; unset: host"
+    )
+    http_max_connections: int = Field(
+        1024, ge=1, le=1_000_000, description="open HTTP connections at most (503 beyond)"
+    )
+    http_keep_alive_s: float = Field(5.0, gt=0, le=3600, description="idle keep-alive time")
+    http_body_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="time to receive a request body, at most"
+    )
 
 
 class SchedulerConfig(StrictModel):
@@ -177,6 +195,55 @@ class LimitsConfig(StrictModel):
     )
 
 
+OTEL_PACKAGES = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http")
+
+
+class TracingConfig(StrictModel):
+    """OpenTelemetry tracing (router/observability/tracing.py); read at start, not on reload.
+
+    Needs the `otel` extra. Unset fields fall back to the standard OTEL_* environment
+    variables (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER)."""
+
+    enabled: bool = Field(False, description="trace requests (pip install 'tokenrouter[otel]')")
+    otlp_endpoint: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2048,
+        description="OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces",
+    )
+    service_name: str | None = Field(
+        None, min_length=1, max_length=256, description="default: OTEL_SERVICE_NAME or tokenrouter"
+    )
+    sample_ratio: float | None = Field(
+        None, ge=0, le=1, description="share of new traces sampled; default: OTEL_TRACES_SAMPLER"
+    )
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL (OTLP over HTTP)")
+        return url
+
+    @field_validator("enabled")
+    @classmethod
+    def _installed(cls, enabled: bool) -> bool:
+        if enabled:
+            missing = [name for name in OTEL_PACKAGES if not _importable(name)]
+            if missing:
+                raise ValueError(
+                    f"tracing needs {', '.join(missing)}: pip install 'tokenrouter[otel]'"
+                )
+        return enabled
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
+
+
 class Config(StrictModel):
     server: ServerConfig = ServerConfig()
     defaults: DefaultsConfig = DefaultsConfig()
@@ -184,6 +251,7 @@ class Config(StrictModel):
     scheduler: SchedulerConfig = SchedulerConfig()
     health: HealthConfig = HealthConfig()
     fallback: FallbackConfig = FallbackConfig()
+    tracing: TracingConfig = TracingConfig()
     backends: dict[str, BackendCommon] = Field(
         min_length=1, description="each entry validated by the model its `type` names"
     )

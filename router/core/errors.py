@@ -77,11 +77,13 @@ class BackendUnavailable(RouterError):
 
 
 class RequestFailed(RouterError):
-    """A request failed for good; carries the status code of the failure behind it."""
+    """A request failed for good; carries the status code of the failure behind it, and the
+    Retry-After the last backend asked for, if any."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.code = Code(code)
+        self.retry_after_s = retry_after_s
 
 
 class ConfigError(Exception):

@@ -1,5 +1,6 @@
-"""Observability: the Prometheus metrics of a router (router/observability/metrics.py) and the
-state read at scrape time (router/observability/state.py)."""
+"""Observability: tracing (tracing.py, tracing_setup.py), each optional, and the Prometheus
+metrics of a router (metrics.py, with the state read at scrape time in state.py and bounded
+label values in labels.py)."""
 
 from router.observability.metrics import Metrics
 

@@ -22,7 +22,7 @@ from router.core.framework import BackendView, RequestContext
 from router.core.handle import PluginHandle
 from router.core.registry import Registry, default_registry
 from router.core.types import Decision, Request, Usage
-from router.observability import Metrics
+from router.observability import Metrics, tracing
 from router.placement.pipeline import PolicyPipeline
 from router.placement.slicing import sliced
 from router.runtime import generation, probing, request_logging
@@ -169,7 +169,10 @@ class Router:
         started = time.perf_counter()
         try:
             with self.runtime.in_use() as rt:
-                decision, _ = await rt.batcher.place(await rt.context(request), admit=False)
+                placing = rt.batcher.place(await rt.context(request), admit=False)
+                if (trace := tracing.current()) is not None:
+                    placing = trace.placement(placing, request, 1)
+                decision, _ = await placing
         except RouterError as exc:
             self._log("route", request, started, error=exc)
             raise

@@ -24,7 +24,7 @@ import structlog
 from router.core.backend import TextDelta
 from router.core.errors import BackendUnavailable, RequestFailed, ResourceExhausted, RouterError
 from router.core.types import Decision, Request, Usage
-from router.observability import Metrics
+from router.observability import Metrics, tracing
 from router.runtime.admission import Admission
 from router.runtime.attempt import Attempt
 from router.runtime.context import Runtime
@@ -46,22 +46,27 @@ async def generate(
         started = time.perf_counter()
         usage = Usage()
         ctx = None
+        trace = tracing.current()  # None when tracing is off; read once, here
         try:
             ctx = await rt.context(request)
             last: RouterError = RouterError("no attempt")  # the latest backend failure
             for attempt in range(1, rt.config.fallback.max_attempts + 1):
                 try:
-                    decision, admission = await rt.batcher.place(ctx, admit=True)
+                    placing = rt.batcher.place(ctx, admit=True)
+                    if trace is not None:
+                        placing = trace.placement(placing, request, attempt)
+                    decision, admission = await placing
                 except RouterError as exc:
                     if attempt == 1:
                         raise
                     tried = ", ".join(usage.backends_tried)
                     reason = f"{last} (tried {tried}; no other backend: {exc})"
-                    raise RequestFailed(last.code, reason) from None
+                    raise RequestFailed(last.code, reason, _retry_after(last)) from None
                 metrics.decided(decision)
                 usage.backend = decision.backend
                 usage.backends_tried.append(decision.backend)
                 run = Attempt(rt, decision, request, started, usage)
+                span = trace.attempt(decision, attempt) if trace is not None else None
                 try:  # from here on, every way out settles or releases the admission
                     yield decision
                     async with contextlib.aclosing(run.stream()) as stream:
@@ -77,6 +82,7 @@ async def generate(
                     yield usage
                 except (BackendUnavailable, ResourceExhausted) as exc:
                     _end(run, admission, "error")
+                    tracing.end_attempt(span, run, exc)
                     last = _backend_failed(rt, decision.backend, exc, run.streaming)
                     left = request.time_left()
                     if left is not None and left <= 0:
@@ -91,20 +97,27 @@ async def generate(
                     metrics.fallback(decision.backend, exc.code)
                     ctx = replace(ctx, excluded={**ctx.excluded, decision.backend: str(exc)})
                     continue
-                except BaseException:
+                except BaseException as exc:
                     _end(run, admission, "cancelled")
+                    tracing.end_attempt(span, run, exc)
                     raise
                 admission.settle(usage)
+                tracing.end_attempt(span, run)
                 rt.health.success(decision.backend)
                 break
             else:
-                raise RequestFailed(last.code, f"{last} (tried {', '.join(usage.backends_tried)})")
+                tried = ", ".join(usage.backends_tried)
+                raise RequestFailed(last.code, f"{last} (tried {tried})", _retry_after(last))
         except BaseException as exc:
             if not usage.total_ms:
                 usage.total_ms = (time.perf_counter() - started) * 1e3
             ended("generate", request, started, usage=usage, error=exc, ctx=ctx)
             raise
         ended("generate", request, started, usage=usage, ctx=ctx)
+
+
+def _retry_after(exc: RouterError) -> float | None:
+    return getattr(exc, "retry_after_s", None)
 
 
 def _end(run: Attempt, admission: Admission, reason: str) -> None:

@@ -94,10 +94,15 @@ def _to_json(message: Any) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokenrouter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the gRPC router service")
+    serve = sub.add_parser("serve", help="run the router service (gRPC, and HTTP when on)")
     serve.add_argument("--config", help="YAML config file (default: the embedded config)")
     serve.add_argument("--host", help="bind address (default: from config, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: from config, 50051)")
+    serve.add_argument(
+        "--http-port",
+        type=int,
+        help="the HTTP faces' port (default: server.http_port; 8080 in the embedded config)",
+    )
     serve.add_argument(
         "--insecure",
         action="store_true",
@@ -150,7 +155,9 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(args.log_level, args.log_json)
     try:
         loaded = load_config(args.config)
-        asyncio.run(serve(loaded, args.host, args.port, insecure=args.insecure))
+        asyncio.run(
+            serve(loaded, args.host, args.port, insecure=args.insecure, http_port=args.http_port)
+        )
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)
         return 2
