@@ -99,14 +99,30 @@ class Budget:
         self.params = params
         self.store = store
 
+    def _key(self, entry: int, tenant: str, window: str) -> str:
+        """The store key of budget `entry` (its position in `budgets`) for `tenant`."""
+        return f"{self.name}:{entry}:{tenant}:{window}"
+
     def _applicable(self, tenant: str) -> list[_Applicable]:
         """The budgets binding `tenant`; each has its own account, even with equal windows."""
         out = []
         for i, spec in enumerate(self.params.budgets):
             if spec.tenant in (tenant, "*"):
                 window = duration_text(spec.window)
-                key = f"{self.name}:{i}:{tenant}:{window}"
+                key = self._key(i, tenant, window)
                 out.append(_Applicable(f"budget {tenant}/{window}", key, spec))
+        return out
+
+    def budget_accounts(self) -> list[tuple[str, str, int, float, float]]:
+        """(tenant, window, entry, limit_usd, left_usd) of each budget naming one tenant, for
+        metrics; a "*" budget is left out (its accounts are per client-given tenant)."""
+        out = []
+        for i, spec in enumerate(self.params.budgets):
+            if spec.tenant != "*":
+                window = duration_text(spec.window)
+                key = self._key(i, spec.tenant, window)
+                left = self.store.available(key, spec.limit_usd, spec.window)
+                out.append((spec.tenant, window, i, spec.limit_usd, left))
         return out
 
     def _left(self, a: _Applicable) -> float:

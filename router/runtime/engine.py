@@ -22,7 +22,7 @@ from router.core.framework import BackendView, RequestContext
 from router.core.handle import PluginHandle
 from router.core.registry import Registry, default_registry
 from router.core.types import Decision, Request, Usage
-from router.observability import tracing
+from router.observability import Metrics, tracing
 from router.placement.pipeline import PolicyPipeline
 from router.placement.slicing import sliced
 from router.runtime import generation, probing, request_logging
@@ -47,6 +47,8 @@ class Router:
         self._draining: set[asyncio.Task[None]] = set()
         self._versions: weakref.WeakSet[Runtime] = weakref.WeakSet()  # every live Runtime
         self.request_log: RequestLog | None = None
+        # Prometheus metrics (router/observability/), kept across reloads; state read at scrape.
+        self.metrics = Metrics(lambda: getattr(self, "runtime", None), self.handle.token_window)
 
     @classmethod
     async def create(cls, loaded: LoadedConfig, registry: Registry | None = None) -> Router:
@@ -108,6 +110,7 @@ class Router:
             health.inherit(old.health, keep)
         runtime = Runtime(loaded, pipeline, backends, stats, health)
         self._versions.add(runtime)
+        self.metrics.learn(runtime)
         return runtime
 
     async def reload(self, loaded: LoadedConfig) -> Runtime:
@@ -173,6 +176,7 @@ class Router:
         except RouterError as exc:
             self._log("route", request, started, error=exc)
             raise
+        self.metrics.decided(decision)
         self._log("route", request, started, backend=decision.backend)
         return decision
 
@@ -190,7 +194,11 @@ class Router:
                     contexts.append(await rt.context(request, offload))
                 except InvalidArgument as exc:
                     raise exc.within(f"requests[{i}].") from None
-            return await rt.batcher.solve_group(contexts)
+            results = await rt.batcher.solve_group(contexts)
+            for result in results:
+                if isinstance(result, Decision):
+                    self.metrics.decided(result)
+            return results
 
     def generate(self, request: Request) -> AsyncIterator[Decision | TextDelta | Usage]:
         """Yields a decision, text deltas and the usage; re-places before the first token fails.
@@ -203,7 +211,7 @@ class Router:
         The stream runs on the version current now; close it (contextlib.aclosing) when
         leaving it early.
         """
-        return generation.generate(self.runtime, request, self._log)
+        return generation.generate(self.runtime, request, self._log, self.metrics)
 
     def _log(
         self,
@@ -216,7 +224,17 @@ class Router:
         error: BaseException | None = None,
         ctx: RequestContext | None = None,
     ) -> None:
-        """Records the end of a request (router/runtime/request_logging.py)."""
+        """Records the end of a request (router/runtime/request_logging.py) and counts it in the
+        metrics (router/observability/metrics.py)."""
+        self.metrics.request_ended(
+            kind,
+            request,
+            started,
+            request_logging.status_of(error),
+            usage=usage,
+            backend=backend,
+            ctx=ctx,
+        )
         request_logging.request_ended(
             kind,
             request,

@@ -24,7 +24,7 @@ import structlog
 from router.core.backend import TextDelta
 from router.core.errors import BackendUnavailable, RequestFailed, ResourceExhausted, RouterError
 from router.core.types import Decision, Request, Usage
-from router.observability import tracing
+from router.observability import Metrics, tracing
 from router.runtime.admission import Admission
 from router.runtime.attempt import Attempt
 from router.runtime.context import Runtime
@@ -35,9 +35,10 @@ Ended = Callable[..., None]  # (kind, request, started, *, usage, error, ctx): l
 
 
 async def generate(
-    rt: Runtime, request: Request, ended: Ended
+    rt: Runtime, request: Request, ended: Ended, metrics: Metrics
 ) -> AsyncIterator[Decision | TextDelta | Usage]:
     """Yields a decision, text deltas and the usage on version `rt`; see the module docstring.
+    `metrics` counts each decision and fallback (the end of the request: `ended`).
 
     While it runs, `rt` counts as in use (a reload's drain waits for it). The backend's stream
     is read here directly: one generator between the backend and the service, not a stack."""
@@ -61,6 +62,7 @@ async def generate(
                     tried = ", ".join(usage.backends_tried)
                     reason = f"{last} (tried {tried}; no other backend: {exc})"
                     raise RequestFailed(last.code, reason, _retry_after(last)) from None
+                metrics.decided(decision)
                 usage.backend = decision.backend
                 usage.backends_tried.append(decision.backend)
                 run = Attempt(rt, decision, request, started, usage)
@@ -92,6 +94,7 @@ async def generate(
                         error=str(exc),
                         attempt=attempt,
                     )
+                    metrics.fallback(decision.backend, exc.code)
                     ctx = replace(ctx, excluded={**ctx.excluded, decision.backend: str(exc)})
                     continue
                 except BaseException as exc:

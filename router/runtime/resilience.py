@@ -37,6 +37,7 @@ class _State:
     failures: int = 0  # consecutive failed requests
     last_failure: str = ""
     ejections: int = 0
+    ejections_total: int = 0  # every ejection so far, never forgiven (for metrics)
     ejected_until: float = 0.0
     cooldown_until: float = 0.0
 
@@ -88,6 +89,10 @@ class HealthTracker:
             return "ejected"
         return "healthy"
 
+    def ejections_total(self, name: str) -> int:
+        """How many times `name` has been ejected (a config change of the backend resets it)."""
+        return self._states[name].ejections_total
+
     def inherit(self, old: HealthTracker, names: Iterable[str]) -> None:
         """Carries over the state of backends that survived a config reload unchanged."""
         for name in names:
@@ -121,6 +126,7 @@ class HealthTracker:
             if not self._may_take_out(name):
                 return  # the streak goes on: ejected once another backend is usable
             s.ejections += 1
+            s.ejections_total += 1
             duration = min(self.config.base_ejection_s * s.ejections, self.config.max_ejection_s)
             s.ejected_until = now + duration
             s.failures = 0
