@@ -34,6 +34,14 @@ from router.http.status import HttpError, http_error
 from router.observability import tracing
 from router.runtime.engine import Router
 
+ROUTES = {  # metrics labels of the paths
+    "/v1/chat/completions": "chat_completions",
+    "/v1/messages": "messages",
+    "/v1/models": "models",
+    "/metrics": "metrics",
+    "/healthz": "healthz",
+    "/readyz": "readyz",
+}
 INLINE_JSON_BYTES = 256 * 1024  # larger bodies are decoded in a thread
 TEXT = b"text/plain; charset=utf-8"
 Receive = Callable[[], Awaitable[dict]]
@@ -62,8 +70,15 @@ class HttpApp:
     async def __call__(self, scope: dict, receive: Receive, send: SendFn) -> None:
         if scope["type"] != "http":
             return  # lifespan and websockets are off
-        headers = _headers(scope["headers"])
-        exchange = driver.Exchange(headers, send)
+        exchange = driver.Exchange(_headers(scope["headers"]), send)
+        try:
+            await self._route(scope, receive, exchange)
+        finally:
+            route = ROUTES.get(scope["path"], "other")
+            self.router.metrics.http_answered(route, exchange.status or 499)
+
+    async def _route(self, scope: dict, receive: Receive, exchange: driver.Exchange) -> None:
+        headers = exchange.headers
         method, path = scope["method"], scope["path"]
         face = self._faces.get(path)
         try:

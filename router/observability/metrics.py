@@ -55,6 +55,7 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
                     60.0, 120.0, 300.0)  # fmt: skip
 
 BACKEND_TIER = ("backend", "tier")
+HTTP_ROUTES = ("chat_completions", "messages", "models", "metrics", "healthz", "readyz", "other")
 
 
 class _PerBackend:
@@ -145,6 +146,13 @@ class Metrics:
             ("backend", "code"),
             registry=r,
         )
+        self.http_requests = Counter(
+            "tokenrouter_http_requests",
+            "HTTP requests answered by the HTTP faces, by route and status code.",
+            ("route", "code"),
+            registry=r,
+        )
+        self._http: dict[tuple[str, int], Counter] = {}
         # Label children, resolved once per label set (all bounded, see labels.py).
         self._backends: dict[tuple[str, str], _PerBackend] = {}
         self._requests: dict[tuple[str, str, str, str, str], Counter] = {}
@@ -155,6 +163,18 @@ class Metrics:
     def learn(self, runtime: Runtime) -> None:
         """Takes a new config version's backends and profiles as label values."""
         self.domain.learn(runtime)
+
+    def http_answered(self, route: str, status: int) -> None:
+        """Counts an HTTP answer; `route` is one of HTTP_ROUTES (else "other"), `status` a
+        three-digit code (else "other")."""
+        key = (route, status)
+        child = self._http.get(key)
+        if child is None:
+            code = str(status) if 100 <= status <= 599 else "other"
+            child = self.http_requests.labels(route if route in HTTP_ROUTES else "other", code)
+            if len(self._http) < 1024:
+                self._http[key] = child
+        child.inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition (Prometheus text format) and its content type, for `/metrics`."""
