@@ -122,8 +122,9 @@ async def test_errors_come_as_the_sdk_classes(edge_http) -> None:
 
 
 async def test_the_tenant_key_goes_in_x_api_key(start_http, tmp_path: Path) -> None:
-    """With tenant keys on, the SDK's x-api-key authenticates (the tenant is the key's); a wrong
-    key is AuthenticationError."""
+    """With tenant keys on, the SDK's x-api-key (or a Bearer auth_token) authenticates and the
+    tenant is the key's; a wrong key is AuthenticationError, naming another tenant
+    PermissionDeniedError."""
     path = tmp_path / "keys.yaml"
     _, key = keys.create_key(path, "acme")
     config = edge_config()
@@ -135,6 +136,12 @@ async def test_the_tenant_key_goes_in_x_api_key(start_http, tmp_path: Path) -> N
         await client(running, "tr_wrong").messages.create(
             model="auto", max_tokens=4, messages=HELLO
         )
+    bearer = anthropic.AsyncAnthropic(base_url=running.base_url, auth_token=key, max_retries=0)
+    assert (await bearer.messages.create(model="auto", max_tokens=4, messages=HELLO)).content
+    other = client(running, key, default_headers={"x-tokenrouter-tenant": "globex"})
+    with pytest.raises(anthropic.PermissionDeniedError) as denied:
+        await other.messages.create(model="auto", max_tokens=4, messages=HELLO)
+    assert denied.value.body["error"]["type"] == "permission_error"
 
 
 async def test_the_raw_stream_has_the_documented_event_sequence(edge_http) -> None:

@@ -154,3 +154,26 @@ async def test_bodies_over_the_limit_and_bad_json_are_refused(start_http, path) 
         bad = await client.post(path, content=b"{not json")
     assert big.status_code == 413 and "max_receive_message_bytes" in big.text
     assert bad.status_code == 400 and "body" in bad.text
+
+
+async def test_naming_another_tenant_than_the_keys_is_403(start_http, tmp_path) -> None:
+    """With tenant keys on, a chat completion whose x-tokenrouter-tenant is not the key's tenant
+    is a 403 permission_error; without a key it is a 401."""
+    from router.api import keys
+
+    path = tmp_path / "keys.yaml"
+    _, key = keys.create_key(path, "acme")
+    config = scripted_config()
+    config["server"]["tenant_keys_file"] = str(path)
+    running = await start_http(config)
+    auth = {"authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=running.base_url, timeout=30) as client:
+        ok = await client.post(CHAT, json=body(stream=False), headers=auth)
+        other = await client.post(
+            CHAT, json=body(stream=False), headers={**auth, "x-tokenrouter-tenant": "globex"}
+        )
+        anonymous = await client.post(CHAT, json=body(stream=False))
+    assert ok.status_code == 200 and ok.json()["tokenrouter"]["backend"] == "s"
+    assert other.status_code == 403 and other.json()["error"]["type"] == "permission_error"
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["type"] == "authentication_error"
