@@ -14,7 +14,6 @@ CPU per request (/proc/<pid>/stat over the measured window).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ import httpx
 from benchmarks.common import ServerProcess, free_port, run_loadgen
 from benchmarks.edge_streaming import PROMPT, Run, row
 from benchmarks.harness import Check, Section
+from benchmarks.http_streaming import direct_once
 
 COLUMNS = ["path", "runs", "tokens", "ttft_p50_ms", "ttft_p99_ms", "decode_tokens_per_s"]
 CPU_COLUMNS = ["path", "concurrency", "requests", "requests_per_s", "server_cpu_us_per_request"]
@@ -37,23 +37,6 @@ def _body(max_tokens: int, model: str) -> dict[str, Any]:
         "temperature": 0.0,
         "stream": True,
     }
-
-
-def _openai_once(client: httpx.Client, url: str, max_tokens: int, model: str) -> Run:
-    """(TTFT ms, decode tokens/s, tokens) of one Chat Completions stream."""
-    start = time.perf_counter()
-    first, n = 0.0, 0
-    with client.stream("POST", url, json=_body(max_tokens, model)) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            choices = json.loads(line[6:]).get("choices") or [{}]
-            if choices[0].get("delta", {}).get("content"):
-                n += 1
-                first = first or time.perf_counter()
-    end = time.perf_counter()
-    return Run((first - start) * 1e3, (n - 1) / (end - first), n, 0.0)
 
 
 def _anthropic_once(client: httpx.Client, url: str, max_tokens: int) -> Run:
@@ -95,8 +78,8 @@ def streaming(quick: bool, runs: int | None, max_tokens: int) -> tuple[list[dict
         base = f"http://127.0.0.1:{http_port}/v1"
         with ServerProcess.router(config), httpx.Client(timeout=120, trust_env=False) as http:
             for i in range(runs + 2):  # two warm-up rounds (the server's prompt cache too)
-                d = _openai_once(http, f"{llama.base_url}/chat/completions", max_tokens, "smollm2")
-                c = _openai_once(http, f"{base}/chat/completions", max_tokens, "auto")
+                d = direct_once(http, llama.base_url, max_tokens)
+                c = direct_once(http, base, max_tokens)  # model smollm2: the gpu backend's
                 m = _anthropic_once(http, f"{base}/messages", max_tokens)
                 if i >= 2:
                     direct.append(d)

@@ -21,7 +21,7 @@ from benchmarks.harness import Check, Section
 COLUMNS = ["path", "runs", "tokens", "ttft_p50_ms", "ttft_p99_ms", "decode_tokens_per_s"]
 
 
-def _direct_once(client: httpx.Client, base_url: str, max_tokens: int) -> Run:
+def direct_once(client: httpx.Client, base_url: str, max_tokens: int) -> Run:
     """(TTFT ms, decode tokens/s, tokens) of one streamed completion straight from the server."""
     body = {
         "model": "smollm2",
@@ -73,10 +73,10 @@ def run(quick: bool, runs: int | None = None, max_tokens: int = 24) -> Section:
             httpx.Client(timeout=120, trust_env=False) as http,
         ):
             for _ in range(2):  # warm both paths and the server's prompt cache
-                _direct_once(http, llama.base_url, max_tokens)
+                direct_once(http, llama.base_url, max_tokens)
                 router_once(client, max_tokens)
             for _ in range(runs):
-                direct.append(_direct_once(http, llama.base_url, max_tokens))
+                direct.append(direct_once(http, llama.base_url, max_tokens))
                 routed.append(router_once(client, max_tokens))
     d, r = row("httpx -> llama.cpp server", direct), row("through tokenrouter", routed)
     ratio = r["decode_tokens_per_s"] / d["decode_tokens_per_s"]

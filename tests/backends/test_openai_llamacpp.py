@@ -14,6 +14,7 @@ from router.client import AsyncRouterClient
 from router.core.backend import TextDelta
 from router.core.types import ChatMessage, Request, ToolChoice, ToolSpec
 from tests.backends.test_openai_compat import collect, make_backend, make_request
+from tests.conftest import gpu_config
 
 # Generous: 2 threads on a shared 2-core machine can slow llama.cpp down a lot.
 LLAMACPP = {"first_token_s": 120.0, "between_tokens_s": 120.0}
@@ -66,16 +67,8 @@ COUNTRY = {
 
 
 def router_config(base_url: str) -> dict[str, Any]:
-    spec = {
-        "type": "openai",
-        "model": "smollm2",
-        "base_url": base_url,
-        "dialect": "llama_cpp_python",
-        "metrics": "none",
-        "context_window": 1024,
-        "timeouts": {**LLAMACPP, "total_s": 300.0},
-    }
-    return {"backends": {"gpu": spec}}
+    """The router's config with one cloud-GPU backend on the llama.cpp server."""
+    return gpu_config(base_url)
 
 
 async def test_named_tool_call_streams_from_llamacpp_server(llamacpp_server):
