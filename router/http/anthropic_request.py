@@ -7,19 +7,24 @@ answering its call, before the turn's other blocks), tools (custom tools: name, 
 input_schema), tool_choice (auto, any, tool, none; disable_parallel_tool_use), stop_sequences,
 temperature, top_p, metadata.user_id, stream. Refused with 400 naming the field: server tools
 (a tool with another `type`), extended thinking, and block types the router cannot carry
-(documents, thinking, server tool results). Ignored: top_k, service_tier, cache_control.
-Tool-call ids pass through unchanged both ways.
+(documents, thinking, server tool results), a tool_use `input` or an `input_schema` that is
+not a JSON object, tool_choice any or tool without tools. Ignored: top_k (no backend contract
+carries it), service_tier, cache_control. The system prompt's blocks and a tool result's blocks
+are bounded like a message's parts (agent_fields.MAX_PARTS); convert.py bounds the rest.
+Tool-call ids pass through unchanged both ways (a backend's `call_...` id comes back as such in
+tool_result). router/http/anthropic_names.py names convert.py's fields in the body's terms.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 from typing import Any
 
 from router.api import router_pb2 as pb
+from router.api.agent_fields import MAX_PARTS
 from router.core.errors import InvalidArgument
+from router.http.anthropic_names import Names, Origin
 from router.http.face import Parsed
 from router.http.fields import array, boolean, integer, json_text, number, obj, text
 
@@ -37,10 +42,10 @@ def parse(body: dict[str, Any]) -> Parsed:
     thinking = body.get("thinking")
     if thinking is not None and obj("thinking", thinking).get("type") != "disabled":
         raise InvalidArgument("thinking", "extended thinking is not supported")
-    names = _Names()
+    names = Names()
     if (system := body.get("system")) is not None:
         msg.messages.append(pb.Message(role="system", content=_system(system)))
-        names.add("system", "system")
+        names.add(Origin("system", "system", blocks="system"))
     for i, turn in enumerate(array("messages", body.get("messages"))):
         msg.messages.extend(_turn(f"messages[{i}]", turn, names))
     if (value := body.get("temperature")) is not None:
@@ -65,7 +70,7 @@ def parse(body: dict[str, Any]) -> Parsed:
 def _system(value: Any) -> str:
     if isinstance(value, str):
         return value
-    blocks = array("system", value)
+    blocks = _blocks("system", value)
     texts = []
     for i, block in enumerate(blocks):
         b = obj(f"system[{i}]", block)
@@ -75,7 +80,21 @@ def _system(value: Any) -> str:
     return "\n\n".join(texts)
 
 
-def _turn(field: str, value: Any, names: _Names) -> list[pb.Message]:
+def _blocks(field: str, value: Any) -> list[Any]:
+    """A list of content blocks that convert.py never sees as one (the system prompt's, a tool
+    result's texts): bounded like a message's parts."""
+    blocks = array(field, value)
+    if len(blocks) > MAX_PARTS:
+        raise InvalidArgument(field, f"at most {MAX_PARTS} blocks are allowed")
+    return blocks
+
+
+def _object_text(field: str, value: Any) -> str:
+    """A JSON object (not JSON text, as the Messages API takes none) as compact JSON text."""
+    return json_text(field, obj(field, value))
+
+
+def _turn(field: str, value: Any, names: Names) -> list[pb.Message]:
     """One turn as pb messages: its tool results first (one tool message each), then the rest;
     `names` learns where each came from."""
     turn = obj(field, value)
@@ -84,7 +103,7 @@ def _turn(field: str, value: Any, names: _Names) -> list[pb.Message]:
         raise InvalidArgument(f"{field}.role", "must be user or assistant")
     content = turn.get("content")
     if isinstance(content, str):
-        names.add(field, f"{field}.content")
+        names.add(Origin(field, f"{field}.content"))
         return [pb.Message(role=role, content=content)]
     out: list[pb.Message] = []
     rest = pb.Message(role=role)
@@ -108,12 +127,11 @@ def _turn(field: str, value: Any, names: _Names) -> list[pb.Message]:
                 pb.ToolCall(
                     id=text(f"{where}.id", b.get("id")),
                     name=text(f"{where}.name", b.get("name")),
-                    arguments=json_text(f"{where}.input", b.get("input", {})),
+                    arguments=_object_text(f"{where}.input", b.get("input", {})),
                 )
             )
         elif kind == "tool_result" and role == "user":
-            out.append(_tool_result(where, b))
-            names.add(where, f"{where}.content", tool_call_id=f"{where}.tool_use_id")
+            out.append(_tool_result(where, b, names))
         else:
             raise InvalidArgument(
                 f"{where}.type",
@@ -126,54 +144,8 @@ def _turn(field: str, value: Any, names: _Names) -> list[pb.Message]:
         content_field = f"{parts.pop()}.text"
     if rest.content or rest.parts or rest.tool_calls or not out:
         out.append(rest)
-        names.add(field, content_field, parts=parts, tool_calls=calls)
+        names.add(Origin(field, content_field, "", f"{field}.content", parts, calls))
     return out
-
-
-_MESSAGE = re.compile(r"messages\[(\d+)\](?:\.(parts|tool_calls)\[(\d+)\])?(.*)")
-_CALL_FIELDS = {".arguments": ".input", ".name": ".name", ".id": ".id"}
-
-
-class _Names:
-    """Where each pb message (its content, parts and calls) came from in the body, to name the
-    fields of router/api/convert.py's errors in Messages terms."""
-
-    def __init__(self) -> None:
-        self._messages: list[dict[str, Any]] = []
-
-    def add(
-        self,
-        origin: str,
-        content: str,
-        *,
-        tool_call_id: str = "",
-        parts: list[str] | None = None,
-        tool_calls: list[str] | None = None,
-    ) -> None:
-        self._messages.append(
-            {
-                "": origin,
-                ".content": content,
-                ".tool_call_id": tool_call_id or f"{origin}.tool_call_id",
-                "parts": parts or [],
-                "tool_calls": tool_calls or [],
-            }
-        )
-
-    def __call__(self, name: str) -> str:
-        if name == "stop" or name.startswith("stop["):
-            return "stop_sequences" + name[4:]
-        if name.startswith("tools[") and name.endswith(".parameters"):
-            return name.removesuffix(".parameters") + ".input_schema"
-        m = _MESSAGE.fullmatch(name)
-        if m is None or int(m[1]) >= len(self._messages):
-            return name
-        entry, rest = self._messages[int(m[1])], m[4]
-        if m[2] is None:
-            return entry[rest] if rest in (".content", ".tool_call_id") else entry[""] + rest
-        sources, k = entry[m[2]], int(m[3])
-        origin = sources[k] if k < len(sources) else entry[""]
-        return origin + (_CALL_FIELDS.get(rest, rest) if m[2] == "tool_calls" else rest)
 
 
 def _image(field: str, block: dict[str, Any]) -> pb.ContentPart:
@@ -194,23 +166,27 @@ def _image(field: str, block: dict[str, Any]) -> pb.ContentPart:
     return pb.ContentPart(type="image", image_data=raw, media_type=media)
 
 
-def _tool_result(field: str, block: dict[str, Any]) -> pb.Message:
+def _tool_result(field: str, block: dict[str, Any], names: Names) -> pb.Message:
+    """A tool_result block as a tool message: its texts joined, its images as parts."""
     out = pb.Message(
         role="tool", tool_call_id=text(f"{field}.tool_use_id", block.get("tool_use_id"))
     )
     content = block.get("content", "")
     texts = []
+    images: list[str] = []  # the block behind each image part
     if isinstance(content, str):
         texts.append(content)
     else:
-        for k, part in enumerate(array(f"{field}.content", content)):
+        for k, part in enumerate(_blocks(f"{field}.content", content)):
             p = obj(f"{field}.content[{k}]", part)
             if p.get("type") == "text":
                 texts.append(text(f"{field}.content[{k}].text", p.get("text")))
             elif p.get("type") == "image":
                 out.parts.append(_image(f"{field}.content[{k}]", p))
+                images.append(f"{field}.content[{k}]")
             else:
                 raise InvalidArgument(f"{field}.content[{k}].type", "must be text or image")
+    names.add(Origin(field, f"{field}.content", f"{field}.tool_use_id", f"{field}.content", images))
     is_error = block.get("is_error")
     if is_error is not None and boolean(f"{field}.is_error", is_error):
         texts.insert(0, "Error:")
@@ -223,10 +199,12 @@ def _tool(field: str, value: Any) -> pb.Tool:
     if t.get("type") not in (None, "custom"):
         raise InvalidArgument(f"{field}.type", "server tools are not supported (custom tools only)")
     schema = t.get("input_schema")
+    if schema is not None:
+        schema = _object_text(f"{field}.input_schema", schema)
     return pb.Tool(
         name=text(f"{field}.name", t.get("name")),
         description=text(f"{field}.description", t.get("description", "")),
-        parameters="" if schema is None else json_text(f"{field}.input_schema", schema),
+        parameters=schema or "",
     )
 
 
@@ -234,6 +212,8 @@ def _tool_choice(msg: pb.GenerateRequest, choice: dict[str, Any]) -> None:
     kind = choice.get("type")
     if kind not in CHOICES:
         raise InvalidArgument("tool_choice.type", "must be auto, any, tool or none")
+    if kind in ("any", "tool") and not msg.tools:  # the tools are read first
+        raise InvalidArgument("tool_choice.type", f"{kind} needs at least one tool in `tools`")
     msg.tool_choice.mode = CHOICES[kind]
     if kind == "tool":
         msg.tool_choice.name = text("tool_choice.name", choice.get("name"))
