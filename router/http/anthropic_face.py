@@ -5,10 +5,12 @@ a `message` object, or the documented stream — `event: <type>` and `data: {...
 message_start (an empty message with the input tokens), per content block a
 content_block_start, its deltas (text_delta; input_json_delta with partial_json for a
 tool_use block) and content_block_stop (a text block closes when a tool call begins; each call
-is its own block), then message_delta (stop_reason and the output tokens) and message_stop. A
+is its own block), then message_delta (stop_reason; the usage with the backend's input and
+output token counts, which replace message_start's) and message_stop. A
 failure after the stream began is an `event: error` and no message_stop. Stop reasons: stop ->
-end_turn, length -> max_tokens, tool_calls -> tool_use. The decision is the `tokenrouter` field
-of the message (in a stream, of message_start's message).
+end_turn, length -> max_tokens, tool_calls -> tool_use; a stop sequence also ends as end_turn
+with `stop_sequence: null` (the backends report a stop, not which sequence). The decision is
+the `tokenrouter` field of the message (in a stream, of message_start's message).
 """
 
 from __future__ import annotations
@@ -121,7 +123,12 @@ class EventEncoder:
         data = {
             "type": "message_delta",
             "delta": delta,
-            "usage": {"output_tokens": usage.completion_tokens},
+            # cumulative counts: the exact input tokens replace message_start's (the router's
+            # count before the backend's), as the API's message_delta usage may
+            "usage": {
+                "input_tokens": usage.prompt_tokens,
+                "output_tokens": usage.completion_tokens,
+            },
         }
         out = self._close() + _event("message_delta", data)
         return out + _event("message_stop", {"type": "message_stop"})

@@ -68,6 +68,6 @@ class Names:
         sources = entry.parts if m[2] == "parts" else entry.tool_calls
         k = int(m[3])
         if k >= len(sources):
-            return entry.blocks or entry.origin
+            return entry.blocks or entry.content
         table = _PART_FIELDS if m[2] == "parts" else _CALL_FIELDS
         return sources[k] + table.get(rest, rest)

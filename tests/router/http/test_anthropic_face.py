@@ -115,9 +115,8 @@ def test_tools_choice_stop_and_sampling_fields_are_taken() -> None:
     assert msg.tool_choice.mode == "required" and msg.parallel_tool_calls is False
     assert list(msg.stop) == ["END"] and msg.metadata["user_id"] == "u1"
     assert abs(msg.temperature - 0.2) < 1e-6 and abs(msg.top_p - 0.9) < 1e-6
-    assert parse(tool_choice={"type": "tool", "name": "w"}).tool_choice == pb.ToolChoice(
-        mode="tool", name="w"
-    )
+    named = parse(tools=[tool], tool_choice={"type": "tool", "name": "w"})
+    assert named.tool_choice == pb.ToolChoice(mode="tool", name="w")
 
 
 def test_a_base64_image_block_carries_its_bytes() -> None:
@@ -163,6 +162,38 @@ def test_a_base64_image_block_carries_its_bytes() -> None:
             "messages[0].content[0].source.data",
         ),
         ({"stream": "yes"}, "stream"),
+        ({"tools": [{"name": "w", "input_schema": '{"type":"object"}'}]}, "tools[0].input_schema"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {
+                        "role": "assistant",
+                        "content": [{"type": "tool_use", "id": "t", "name": "w", "input": "{}"}],
+                    },
+                ]
+            },
+            "messages[1].content[0].input",
+        ),
+        ({"tool_choice": {"type": "any"}}, "tool_choice.type"),
+        ({"system": [{"type": "text", "text": ""}] * 65}, "system"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": "t",
+                                "content": [{"type": "text", "text": ""}] * 65,
+                            }
+                        ],
+                    }
+                ]
+            },
+            "messages[0].content[0].content",
+        ),
     ],
 )
 def test_bad_bodies_name_the_field(body: dict[str, Any], field: str) -> None:
@@ -276,3 +307,64 @@ def test_errors_from_the_request_checks_name_the_body_fields() -> None:
     assert rename("messages[3].content") == "messages[1].content[1].text"
     assert rename("stop[1]") == "stop_sequences[1]"
     assert rename("tools[0].parameters") == "tools[0].input_schema"
+
+
+def test_a_forced_tool_call_has_the_recorded_event_sequence() -> None:
+    """A tool call only (a forced tool_choice) encodes as one tool_use block, like the recorded
+    streams of a forced and an `any` tool call."""
+    parsed = FACE.parse(
+        {"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    enc = FACE.encoder(parsed, "r1")
+    raw = enc.start(decision())
+    raw += enc.delta(TextDelta("", 1, (ToolCallDelta(0, "toolu_1", "place", '{"city"'),)))
+    raw += enc.delta(TextDelta("", 1, (ToolCallDelta(0, "", "", ': "Lyon"}'),)))
+    raw += enc.finish(Usage(9, 5, finish_reason="tool_calls"))
+
+    def collapse(evts: list) -> list:
+        return [e for i, e in enumerate(map(shape, evts)) if i == 0 or shape(evts[i - 1]) != e]
+
+    ours = events(raw)
+    for name in ("anthropic_forced_tool.sse", "anthropic_tool_use.sse"):
+        assert collapse(ours) == collapse(events(load_recording(name))), name
+    assert ours[1][1]["content_block"] == {
+        "type": "tool_use",
+        "id": "toolu_1",
+        "name": "place",
+        "input": {},
+    }
+    pieces = [e[1]["delta"]["partial_json"] for e in ours if e[0] == "content_block_delta"]
+    assert orjson.loads("".join(pieces)) == {"city": "Lyon"}
+
+
+def test_message_delta_carries_the_exact_token_counts() -> None:
+    """message_delta's usage has the backend's input and output counts, which replace the
+    router's input count of message_start (the SDK's final message takes them)."""
+    parsed = FACE.parse(
+        {"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    enc = FACE.encoder(parsed, "r1")
+    raw = enc.start(decision()) + enc.delta(TextDelta("x"))
+    raw += enc.finish(Usage(11, 1, finish_reason="length"))
+    evts = events(raw)
+    assert evts[0][1]["message"]["usage"] == {"input_tokens": 7, "output_tokens": 0}
+    assert evts[-2][1]["usage"] == {"input_tokens": 11, "output_tokens": 1}
+    assert evts[-2][1]["delta"] == {"stop_reason": "max_tokens", "stop_sequence": None}
+
+
+def test_an_in_stream_error_is_an_error_event() -> None:
+    """A failure after the stream began is `event: error` with Anthropic's error object."""
+    parsed = FACE.parse(
+        {"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    raw = FACE.encoder(parsed, "r1").error(503, "backend gpu: gone")
+    assert raw.startswith(b"event: error\ndata: ") and raw.endswith(b"\n\n")
+    assert events(raw) == [
+        (
+            "error",
+            {
+                "type": "error",
+                "error": {"type": "overloaded_error", "message": "backend gpu: gone"},
+            },
+        )
+    ]
