@@ -13,6 +13,8 @@ import pytest
 
 from router.api import keys
 from tests.conftest import edge_config
+from tests.fakes.fake_upstream import Script, load_recording
+from tests.router.http.conftest import scripted_config
 from tests.router.http.test_anthropic_face import events, shape
 
 WEATHER = {
@@ -174,3 +176,132 @@ async def test_the_sync_client_works_too(edge_http) -> None:
         return sdk.messages.create(model="auto", max_tokens=8, messages=HELLO).content[0].text
 
     assert await asyncio.to_thread(call)
+
+
+def collapsed(raw: bytes) -> list[tuple]:
+    """The shapes of a stream's events (pings left out), a run of one block's deltas as one."""
+    out: list[tuple] = []
+    for e in map(shape, events(raw)):
+        if not (out and out[-1] == e):
+            out.append(e)
+    return out
+
+
+async def test_raw_streams_match_the_recorded_anthropic_streams(edge_http) -> None:
+    """The SSE bytes of a text answer and of a forced tool call have, event by event, the
+    structure of the recorded Anthropic streams (tests/fakes/data/anthropic_*.sse)."""
+    text = {"model": "auto", "max_tokens": 12, "messages": HELLO, "stream": True}
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    tool = {
+        **text,
+        "max_tokens": 32,
+        "messages": ask,
+        "tools": [WEATHER],
+        "tool_choice": {"type": "tool", "name": "get_weather"},
+    }
+    async with httpx.AsyncClient(base_url=edge_http.base_url, timeout=60) as http:
+        answers = [(await http.post("/v1/messages", json=b)).content for b in (text, tool)]
+    for raw, recording in zip(
+        answers, ("anthropic_text_answer.sse", "anthropic_forced_tool.sse"), strict=True
+    ):
+        assert collapsed(raw) == collapsed(load_recording(recording)), recording
+    (start,) = [e[1] for e in events(answers[1]) if e[0] == "content_block_start"]
+    assert start["content_block"]["name"] == "get_weather" and start["content_block"]["id"]
+
+
+async def test_the_streamed_usage_is_the_whole_answers(edge_http) -> None:
+    """get_final_message's usage (message_delta's exact counts) equals that of the same
+    request answered whole."""
+    sdk = client(edge_http)
+    whole = await sdk.messages.create(model="auto", max_tokens=8, messages=HELLO)
+    async with sdk.messages.stream(model="auto", max_tokens=8, messages=HELLO) as stream:
+        final = await stream.get_final_message()
+    assert final.usage.input_tokens == whole.usage.input_tokens > 0
+    assert final.usage.output_tokens > 0
+
+
+async def test_a_real_llama_cpp_server_backend_streams_through_the_face(gpu_http) -> None:
+    """With a real `python -m llama_cpp.server` as the backend, messages.stream relays its text
+    and the final message names its model."""
+    async with client(gpu_http).messages.stream(
+        model="auto", max_tokens=12, messages=HELLO
+    ) as stream:
+        pieces = [t async for t in stream.text_stream]
+        final = await stream.get_final_message()
+    assert "".join(pieces) and final.content[0].text == "".join(pieces)
+    assert final.model == "smollm2" and final.model_extra["tokenrouter"]["backend"] == "gpu"
+
+
+def upstream_config(base_url: str) -> dict[str, Any]:
+    spec = {"type": "openai", "model": "m", "base_url": base_url, "metrics": "none"}
+    return {"server": {"grace_period_s": 1}, "backends": {"gpu": spec}}
+
+
+async def test_a_failure_mid_stream_raises_in_the_sdk(start_http, upstream) -> None:
+    """The upstream drops after two tokens: the SDK yields them, then raises APIStatusError
+    from the `error` event (overloaded_error, naming the backend) — no silent truncation."""
+    running = await start_http(upstream_config(upstream.base_url))
+    upstream.script(Script(mode="close", after=2))
+    texts: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as err:
+        async with client(running).messages.stream(
+            model="auto", max_tokens=8, messages=HELLO
+        ) as stream:
+            async for text in stream.text_stream:
+                texts.append(text)
+    assert "t0" in "".join(texts) and "t1" in "".join(texts)
+    assert err.value.body["error"]["type"] == "overloaded_error"
+    assert "gpu" in err.value.body["error"]["message"]
+
+
+async def test_unavailable_and_rate_limited_are_the_sdk_classes(start_http, upstream) -> None:
+    """Every attempt failing before the first token is a 503 (ServiceUnavailableError,
+    overloaded_error) with the upstream's Retry-After; a budget refusal a 429 (RateLimitError,
+    rate_limit_error) with Retry-After."""
+    running = await start_http(upstream_config(upstream.base_url))
+    upstream.default = Script(mode="status", status=503, retry_after="5")
+    with pytest.raises(anthropic.ServiceUnavailableError) as down:
+        await client(running).messages.create(model="auto", max_tokens=4, messages=HELLO)
+    assert down.value.body["error"]["type"] == "overloaded_error"
+    assert down.value.response.headers["retry-after"] == "5"
+    config = scripted_config(price={"per_request": 0.01})
+    budget = {"tenant": "*", "limit_usd": 0.001, "window": "1h"}
+    config["policies"]["budget"] = {"type": "budget", "parameters": {"budgets": [budget]}}
+    config["profiles"]["default"]["policies"].append({"policy": "budget"})
+    limited = await start_http(config)
+    with pytest.raises(anthropic.RateLimitError) as err:
+        await client(limited).messages.create(model="auto", max_tokens=4, messages=HELLO)
+    assert err.value.body["error"]["type"] == "rate_limit_error" and "budget" in err.value.message
+    assert int(err.value.response.headers["retry-after"]) >= 1
+
+
+async def test_the_400s_name_the_messages_fields(edge_http) -> None:
+    """A BadRequestError names the body's field: an image's source.media_type (checked by the
+    shared limits), tool_choice any without tools, a string tool_use input."""
+    bmp = {"type": "base64", "media_type": "image/bmp", "data": "AAAA"}
+    cases = [
+        (
+            [{"role": "user", "content": [{"type": "image", "source": bmp}]}],
+            {},
+            "messages[0].content[0].source.media_type",
+        ),
+        (HELLO, {"tool_choice": {"type": "any"}}, "tool_choice.type"),
+        (
+            [
+                *HELLO,
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "t", "name": "w", "input": "{}"}],
+                },
+            ],
+            {},
+            "messages[1].content[0].input",
+        ),
+    ]
+    for messages, extra, field in cases:
+        with pytest.raises(anthropic.BadRequestError) as err:
+            await client(edge_http).messages.create(
+                model="auto", max_tokens=4, messages=messages, **extra
+            )
+        assert err.value.body["error"]["type"] == "invalid_request_error"
+        assert err.value.body["error"]["message"].startswith(field + ":"), field
