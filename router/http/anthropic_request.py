@@ -1,18 +1,19 @@
 """Anthropic Messages request bodies -> the gRPC request (its checks follow in convert.py).
 
 Taken: model (`auto` or empty: the router decides), max_tokens (required), system (text or text
-blocks), messages (user and assistant turns; content as text or blocks: text, image by base64 or
-URL, tool_use in assistant turns, tool_result in user turns — each becomes a tool message
-answering its call, before the turn's other blocks), tools (custom tools: name, description,
-input_schema), tool_choice (auto, any, tool, none; disable_parallel_tool_use), stop_sequences,
-temperature, top_p, metadata.user_id, stream. Refused with 400 naming the field: server tools
-(a tool with another `type`), extended thinking, and block types the router cannot carry
-(documents, thinking, server tool results), a tool_use `input` or an `input_schema` that is
-not a JSON object, tool_choice any or tool without tools. Ignored: top_k (no backend contract
-carries it), service_tier, cache_control. The system prompt's blocks and a tool result's blocks
-are bounded like a message's parts (agent_fields.MAX_PARTS); convert.py bounds the rest.
-Tool-call ids pass through unchanged both ways (a backend's `call_...` id comes back as such in
-tool_result). router/http/anthropic_names.py names convert.py's fields in the body's terms.
+blocks; an empty one is left out), messages (at least one; user and assistant turns; content as
+text or blocks: text, image by base64 or URL, tool_use in assistant turns, tool_result in user
+turns — each becomes a tool message answering its call, before the turn's other blocks), tools
+(custom tools: name, description, input_schema), tool_choice (auto, any, tool, none;
+disable_parallel_tool_use), stop_sequences, temperature, top_p, metadata.user_id, stream.
+Refused with 400 naming the field: server tools (a tool with another `type`), extended thinking,
+block types the router cannot carry (documents, thinking, server tool results), a tool_use
+`input` or an `input_schema` that is not a JSON object, tool_choice any or tool without tools.
+Ignored: top_k (no backend contract carries it), service_tier, cache_control. The system
+prompt's blocks and a tool result's blocks are bounded like a message's parts
+(agent_fields.MAX_PARTS); convert.py bounds the rest. Tool-call ids pass through unchanged both
+ways (a backend's `call_...` id comes back as such in tool_result).
+router/http/anthropic_names.py names convert.py's fields in the body's terms.
 """
 
 from __future__ import annotations
@@ -43,10 +44,13 @@ def parse(body: dict[str, Any]) -> Parsed:
     if thinking is not None and obj("thinking", thinking).get("type") != "disabled":
         raise InvalidArgument("thinking", "extended thinking is not supported")
     names = Names()
-    if (system := body.get("system")) is not None:
-        msg.messages.append(pb.Message(role="system", content=_system(system)))
+    if (system := body.get("system")) is not None and (prompt := _system(system)):
+        msg.messages.append(pb.Message(role="system", content=prompt))
         names.add(Origin("system", "system", blocks="system"))
-    for i, turn in enumerate(array("messages", body.get("messages"))):
+    turns = array("messages", body.get("messages"))
+    if not turns:  # a system prompt alone is no conversation
+        raise InvalidArgument("messages", "at least one message is required")
+    for i, turn in enumerate(turns):
         msg.messages.extend(_turn(f"messages[{i}]", turn, names))
     if (value := body.get("temperature")) is not None:
         msg.temperature = number("temperature", value)

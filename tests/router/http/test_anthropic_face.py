@@ -64,10 +64,12 @@ def shape(event: tuple[str, dict[str, Any]]) -> tuple:
 
 
 def test_system_text_and_blocks_become_the_system_message() -> None:
-    """`system` as a string or as text blocks is the first message, role system."""
+    """`system` as a string or as text blocks is the first message, role system; an empty
+    system prompt adds none."""
     assert parse(system="Be terse.").messages[0] == pb.Message(role="system", content="Be terse.")
     blocks = [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}]
     assert parse(system=blocks).messages[0].content == "A\n\nB"
+    assert [m.role for m in parse(system="").messages] == ["user"]  # an empty one is left out
 
 
 def test_tool_use_and_tool_result_blocks_become_calls_and_tool_messages() -> None:
@@ -162,6 +164,7 @@ def test_a_base64_image_block_carries_its_bytes() -> None:
             "messages[0].content[0].source.data",
         ),
         ({"stream": "yes"}, "stream"),
+        ({"system": "S", "messages": []}, "messages"),
         ({"tools": [{"name": "w", "input_schema": '{"type":"object"}'}]}, "tools[0].input_schema"),
         (
             {
