@@ -20,14 +20,13 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from policies.params import Params, parse
+from policies.params import Params, duration, duration_text, parse
 from router.core.budgets import BudgetStore, Hold
 from router.core.errors import ResourceExhausted
 from router.core.estimates import cost_usd
@@ -35,33 +34,13 @@ from router.core.framework import BackendView, Constraint, RequestContext, SideL
 from router.core.handle import PluginHandle
 from router.core.types import Usage
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration_text(seconds: float) -> str:
-    """3600 -> "1h", 90 -> "90s": the largest unit that divides the duration."""
-    for unit in ("d", "h", "m"):
-        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
-            return f"{seconds / _UNITS[unit]:g}{unit}"
-    return f"{seconds:g}s"
-
 
 class BudgetSpec(Params):
     tenant: str = Field(min_length=1)
     limit_usd: float = Field(ge=0)
     window: float = Field(description="seconds")
 
-    @field_validator("window", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value)
-            if not m:
-                raise ValueError(f"not a duration: {value!r} (e.g. 30m, 1h, 1d)")
-            value = float(m[1]) * _UNITS[m[2]]
-        if not isinstance(value, int | float) or value <= 0:
-            raise ValueError("must be a positive duration")
-        return value
+    _window = field_validator("window", mode="before")(duration)
 
 
 class BudgetParams(Params):

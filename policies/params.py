@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -25,3 +26,26 @@ def parse(model: type[M], parameters: Mapping[str, Any]) -> M:
         path = ".".join(str(p) for p in err["loc"]) or "parameters"
         reason = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
         raise ValueError(f"{path}: {reason.removeprefix('Value error, ')}") from None
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_text(seconds: float) -> str:
+    """3600 -> "1h", 90 -> "90s": the largest unit that divides the duration."""
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{seconds / _UNITS[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def duration(value: Any) -> Any:
+    """A window in seconds: a number, or a duration such as "30m", "1h", "1d" (for validators)."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value)
+        if not m:
+            raise ValueError(f"not a duration: {value!r} (e.g. 30m, 1h, 1d)")
+        value = float(m[1]) * _UNITS[m[2]]
+    if not isinstance(value, int | float) or value <= 0:
+        raise ValueError("must be a positive duration")
+    return value

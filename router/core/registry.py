@@ -50,6 +50,7 @@ BUILTIN: dict[str, str] = {
     "latency": "policies.latency:create",
     "capacity": "policies.capacity:create",
     "budget": "policies.budget:create",
+    "rate-limit": "policies.rate_limit:create",
     "headroom": "policies.headroom:create",
 }
 
