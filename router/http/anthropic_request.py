@@ -87,7 +87,9 @@ def _system(value: Any) -> str:
 def _blocks(field: str, value: Any) -> list[Any]:
     """A list of content blocks that convert.py never sees as one (the system prompt's, a tool
     result's texts): bounded like a message's parts."""
-    blocks = array(field, value)
+    if not isinstance(value, list):
+        raise InvalidArgument(field, "must be a string or an array of content blocks")
+    blocks = value
     if len(blocks) > MAX_PARTS:
         raise InvalidArgument(field, f"at most {MAX_PARTS} blocks are allowed")
     return blocks
@@ -113,7 +115,9 @@ def _turn(field: str, value: Any, names: Names) -> list[pb.Message]:
     rest = pb.Message(role=role)
     parts: list[str] = []  # the block behind each of rest's parts
     calls: list[str] = []  # and each of its tool calls
-    for j, block in enumerate(array(f"{field}.content", content)):
+    if not isinstance(content, list):
+        raise InvalidArgument(f"{field}.content", "must be a string or an array of content blocks")
+    for j, block in enumerate(content):
         where = f"{field}.content[{j}]"
         b = obj(where, block)
         kind = b.get("type")
