@@ -1,5 +1,7 @@
-"""The official Anthropic SDK against a real router on the real SmolLM2 edge model: create,
-stream, tools and tool results, system, images, auth with x-api-key, and its error classes."""
+"""The official Anthropic SDK against a real router on the real SmolLM2 edge model (and a real
+`python -m llama_cpp.server` backend, and a scripted OpenAI-compatible upstream for failures and
+vision): create, stream, tools and tool results, system, images, auth with x-api-key, the raw
+event stream against the recorded ones, and its error classes before and after the first token."""
 
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ WEATHER = {
     },
 }
 HELLO = [{"role": "user", "content": "Say hello."}]
+PNG = (  # a 1x1 PNG, base64
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJ"
+    "RU5ErkJggg=="
+)
 
 
 def client(running: Any, key: str = "unused", **kw: Any) -> anthropic.AsyncAnthropic:
@@ -92,11 +98,7 @@ async def test_a_forced_tool_call_then_its_result(edge_http) -> None:
 
 async def test_an_image_block_is_refused_where_no_backend_has_vision(edge_http) -> None:
     """The edge model has no vision: an image block gets a BadRequestError naming vision."""
-    png = (
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJ"
-        "RU5ErkJggg=="
-    )
-    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
     content = [image, {"type": "text", "text": "What is this?"}]
     with pytest.raises(anthropic.BadRequestError) as err:
         await client(edge_http).messages.create(
@@ -305,3 +307,25 @@ async def test_the_400s_name_the_messages_fields(edge_http) -> None:
             )
         assert err.value.body["error"]["type"] == "invalid_request_error"
         assert err.value.body["error"]["message"].startswith(field + ":"), field
+
+
+async def test_an_image_block_reaches_a_vision_backend(start_http, upstream) -> None:
+    """With a backend that has vision, a base64 image block and a URL image block reach the
+    upstream as the same image (OpenAI image_url parts), beside the turn's text."""
+    config = upstream_config(upstream.base_url)
+    config["backends"]["gpu"]["features"] = ["streaming", "vision"]
+    running = await start_http(config)
+    content = [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+        {"type": "text", "text": "What are these?"},
+    ]
+    message = await client(running).messages.create(
+        model="auto", max_tokens=4, messages=[{"role": "user", "content": content}]
+    )
+    assert message.content[0].text
+    (sent,) = [r.json for r in upstream.requests if r.path.endswith("/chat/completions")]
+    parts = sent["messages"][-1]["content"]
+    urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+    assert urls == [f"data:image/png;base64,{PNG}", "https://example.com/cat.png"]
+    assert [p["text"] for p in parts if p["type"] == "text"] == ["What are these?"]
