@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 Object = dict[str, Any]
+# The oldest Kubernetes the base supports and the newest schema kubernetes-validate ships.
+KUBERNETES_VERSIONS = ("1.30", "1.37")
 _KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "configMapGenerator"}
 _GENERATOR_KEYS = {"name", "files", "options"}
 _OPTION_KEYS = {"disableNameSuffixHash", "labels"}

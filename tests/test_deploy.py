@@ -20,11 +20,9 @@ from router.api.server import UnsafeExposure, check_exposure
 from router.config import parse_config
 from router.config.validate import validate_text
 from router.tools import cli
-from tests.deploy_render import Object, render_builtin, renderers
+from tests.deploy_render import KUBERNETES_VERSIONS, Object, render_builtin, renderers
 
 BASE = Path(__file__).resolve().parents[1] / "deploy" / "kubernetes"
-# The oldest Kubernetes the base supports and the newest schema kubernetes-validate ships.
-KUBERNETES_VERSIONS = ("1.30", "1.37")
 RENDERERS = renderers()
 
 
