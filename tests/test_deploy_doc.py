@@ -124,3 +124,18 @@ if shutil.which("kubectl"):
         assert container["image"] == "registry.example.com/tokenrouter:0.1.0"
         secrets = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
         assert set(_secret_refs(objects)) == secrets  # generated names, hash suffix included
+
+
+def test_the_links_of_the_page_resolve() -> None:
+    """Every relative link in docs/deploy.md names an existing file, and an anchor a heading."""
+    links = re.findall(r"\]\(([^)\s]+)\)", DOC.read_text())
+    relative = [link for link in links if not re.match(r"[a-z]+:", link)]
+    assert relative
+    for link in relative:
+        path, _, anchor = link.partition("#")
+        target = (DOC.parent / path).resolve()
+        assert target.exists(), link
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", target.read_text(), re.M)
+            slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+            assert anchor in slugs, link
