@@ -42,6 +42,10 @@ def _router(objects: list[Object]) -> tuple[Object, dict[str, Any]]:
     return deployment, container
 
 
+def _identity(obj: Object) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
+
+
 def _config_text(objects: list[Object]) -> str:
     return _one(objects, "ConfigMap", "tokenrouter-config")["data"]["router.yaml"]
 
@@ -54,14 +58,13 @@ def _serve_args(container: dict[str, Any]) -> Any:
 
 def test_renderers_agree_on_every_object() -> None:
     """kubectl kustomize (when present) and the built-in renderer give the same objects."""
-    key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731
-    builtin = sorted(render_builtin(BASE), key=key)
+    builtin = sorted(render_builtin(BASE), key=_identity)
     assert {o["kind"] for o in builtin} >= {
         "Deployment", "Service", "ConfigMap", "PodDisruptionBudget",
         "HorizontalPodAutoscaler", "NetworkPolicy",
     }  # fmt: skip
     for render in RENDERERS.values():
-        assert sorted(render(BASE), key=key) == builtin
+        assert sorted(render(BASE), key=_identity) == builtin
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
