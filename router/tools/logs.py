@@ -1,15 +1,28 @@
-"""structlog set-up: JSON lines when stderr is not a terminal, readable columns when it is."""
+"""structlog set-up: JSON lines when stderr is not a terminal, readable columns when it is.
+
+With `serve --workers N` the supervisor and its workers share stderr, so each line names its
+process (`pid`).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 
-def configure(level: str = "info", json: bool | None = None) -> None:
-    """Configures structlog once for the process; `json` defaults to "stderr is not a TTY"."""
+def _add_pid(_logger: object, _name: str, event: MutableMapping[str, Any]) -> Any:
+    event["pid"] = os.getpid()
+    return event
+
+
+def configure(level: str = "info", json: bool | None = None, *, pid: bool = False) -> None:
+    """Configures structlog once for the process; `json` defaults to "stderr is not a TTY";
+    `pid`: every line carries the process id."""
     if json is None:
         json = not sys.stderr.isatty()
     renderer: structlog.typing.Processor = (
@@ -17,6 +30,7 @@ def configure(level: str = "info", json: bool | None = None) -> None:
     )
     structlog.configure(
         processors=[
+            *([_add_pid] if pid else []),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
