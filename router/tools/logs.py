@@ -1,7 +1,8 @@
 """structlog set-up: JSON lines when stderr is not a terminal, readable columns when it is.
 
 With `serve --workers N` the supervisor and its workers share stderr, so each line names its
-process (`pid`).
+process (`pid`), and goes out in one write (print() writes the newline separately: on an
+unbuffered stderr, PYTHONUNBUFFERED=1 as containers often set, two processes' lines would mix).
 """
 
 from __future__ import annotations
@@ -37,6 +38,6 @@ def configure(level: str = "info", json: bool | None = None, *, pid: bool = Fals
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )

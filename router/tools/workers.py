@@ -207,7 +207,7 @@ class Supervisor:
     async def _failed_start(self) -> int:
         failed = next(w for w in self.workers if not w.ready)
         code = await failed.proc.wait()
-        log.error("a worker failed at start-up; stopping", pid=failed.proc.pid, exit_code=code)
+        log.error("a worker failed at start-up; stopping", worker=failed.proc.pid, exit_code=code)
         await self._shutdown()
         return code if code > 0 else 1
 
@@ -229,7 +229,7 @@ class Supervisor:
             delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** min(failures - 1, 16))
             log.error(
                 "a worker exited; restarting it",
-                pid=worker.proc.pid,
+                worker=worker.proc.pid,
                 exit_code=code,
                 ready=worker.ready,
                 restart_in_s=delay,
@@ -239,7 +239,7 @@ class Supervisor:
             self.workers[slot] = await self._spawn()
             if await self._await_ready(self.workers[slot]):
                 log.info(
-                    "worker restarted", pid=self.workers[slot].proc.pid, previous=worker.proc.pid
+                    "worker restarted", worker=self.workers[slot].proc.pid, previous=worker.proc.pid
                 )
 
     async def _shutdown(self) -> int:
@@ -255,7 +255,7 @@ class Supervisor:
         code = 0
         for worker in running:
             if worker.proc.returncode is None:
-                log.error("a worker did not drain in time; killing it", pid=worker.proc.pid)
+                log.error("a worker did not drain in time; killing it", worker=worker.proc.pid)
                 with contextlib.suppress(ProcessLookupError):
                     worker.proc.kill()
                 await worker.proc.wait()
@@ -263,7 +263,7 @@ class Supervisor:
             elif worker.proc.returncode not in (0, -signal.SIGTERM):
                 log.error(
                     "a worker failed its drain",
-                    pid=worker.proc.pid,
+                    worker=worker.proc.pid,
                     exit_code=worker.proc.returncode,
                 )
                 code = 1
