@@ -227,23 +227,59 @@ async def test_sighup_reloads_both_workers(tmp_path, start):
     assert await fleet.finish() == 0
 
 
-async def test_a_killed_worker_is_restarted(tmp_path, start):
+async def test_a_killed_worker_is_restarted_with_a_growing_backoff(tmp_path, start):
     """A worker killed with SIGKILL is logged with its exit code and replaced by a new worker
-    that serves on the same port."""
+    that serves on the same port; killed again soon after, it is restarted after twice the
+    delay."""
     fleet = await start(write(tmp_path, BASE + SLOW), "--workers", "2")
     try:
         serving = await fleet.serving()
         victim, other = serving["workers"]
-        os.kill(victim, signal.SIGKILL)
-        exited = await fleet.line(lambda x: x.get("event") == "a worker exited; restarting it")
-        assert exited["worker"] == victim and exited["exit_code"] == -signal.SIGKILL
-        restarted = await fleet.line(lambda x: x.get("event") == "worker restarted")
-        assert restarted["previous"] == victim
-        fresh = restarted["worker"]
-        assert await pids_answering(serving["http_port"], {fresh, other}) == {fresh, other}
+        delays = []
+        for _ in range(2):
+            os.kill(victim, signal.SIGKILL)
+            exited = await fleet.line(lambda x, v=victim: x.get("worker") == v and "exit_code" in x)
+            assert exited["event"] == "a worker exited; restarting it"
+            assert exited["exit_code"] == -signal.SIGKILL
+            delays.append(exited["restart_in_s"])
+            restarted = await fleet.line(lambda x, v=victim: x.get("previous") == v)
+            assert restarted["event"] == "worker restarted"
+            victim = restarted["worker"]
+            assert await pids_answering(serving["http_port"], {victim, other}) == {victim, other}
+        assert delays == [0.5, 1.0]
     finally:
         fleet.proc.send_signal(signal.SIGTERM)
     assert await fleet.finish() == 0
+
+
+async def test_workers_stop_when_the_supervisor_is_killed(tmp_path, start):
+    """SIGKILL to the supervisor closes the workers' links: both drain, log `stopped` and exit,
+    so nothing keeps serving on the ports."""
+    fleet = await start(write(tmp_path, BASE + SLOW), "--workers", "2")
+    pids = set((await fleet.serving())["workers"])
+    fleet.proc.kill()
+    assert await fleet.finish() == -signal.SIGKILL  # returns once every worker closed stderr
+    gone = [x for x in fleet.lines if x.get("event") == "the supervisor is gone; stopping"]
+    assert {x["pid"] for x in gone} == pids
+    assert {x["pid"] for x in fleet.lines if x.get("event") == "stopped"} == pids
+
+
+async def test_a_worker_that_does_not_drain_is_killed_after_grace_and_margin(tmp_path, start):
+    """A worker that cannot act on SIGTERM (stopped with SIGSTOP) is killed once the grace
+    period and the margin passed; the other drains; the supervisor exits 1."""
+    from router.tools.workers import KILL_MARGIN_S
+
+    config = BASE.replace("grace_period_s: 10", "grace_period_s: 1") + SLOW
+    fleet = await start(write(tmp_path, config), "--workers", "2")
+    hung, other = (await fleet.serving())["workers"]
+    os.kill(hung, signal.SIGSTOP)
+    began = time.monotonic()
+    fleet.proc.send_signal(signal.SIGTERM)
+    assert await fleet.finish() == 1
+    assert 1 + KILL_MARGIN_S - 0.5 < time.monotonic() - began < 1 + KILL_MARGIN_S + 5
+    killed = [x for x in fleet.lines if x.get("event", "").startswith("a worker did not drain")]
+    assert [x["worker"] for x in killed] == [hung]
+    assert other in {x["pid"] for x in fleet.lines if x.get("event") == "stopped"}
 
 
 async def test_a_bad_config_fails_fast_with_exit_2(tmp_path, start):
