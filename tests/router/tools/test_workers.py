@@ -332,3 +332,49 @@ async def test_workers_option_is_checked():
         )
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 2 and b"--workers: expected auto or a count" in err
+
+
+async def test_one_worker_is_the_single_process_as_before(tmp_path, start):
+    """`--workers 1` runs no supervisor: one process serves, its log lines carry no pid and its
+    responses no worker header."""
+    fleet = await start(write(tmp_path, BASE + SLOW), "--workers", "1")
+    try:
+        serving = await fleet.line(lambda x: x.get("event") == "serving")
+        assert "workers" not in serving and "pid" not in serving
+        status, headers, _ = await fetch(serving["http_port"], "/healthz")
+        assert status == 200 and "x-tokenrouter-worker" not in headers
+    finally:
+        fleet.proc.send_signal(signal.SIGTERM)
+    assert await fleet.finish() == 0
+
+
+async def test_each_worker_serves_its_own_llamacpp_model(tmp_path, start):
+    """With an in-process SmolLM2 backend, both workers load the model and answer chat
+    completions from it."""
+    import yaml
+
+    from tests.conftest import edge_config
+
+    config = edge_config()
+    config["backends"]["edge-smollm2"].pop("threads")
+    fleet = await start(write(tmp_path, yaml.safe_dump(config)), "--workers", "2")
+    try:
+        serving = await fleet.serving()
+        pids, seen = set(serving["workers"]), set()
+        body = {
+            "model": "smollm2",
+            "max_tokens": 2,
+            "messages": [{"role": "user", "content": "Hi"}],
+        }
+        for _ in range(60):
+            status, headers, answer = await fetch(
+                serving["http_port"], "/v1/chat/completions", body
+            )
+            assert status == 200 and headers["x-tokenrouter-backend"] == "edge-smollm2", answer
+            seen.add(int(headers["x-tokenrouter-worker"]))
+            if seen == pids:
+                break
+        assert seen == pids
+    finally:
+        fleet.proc.send_signal(signal.SIGTERM)
+    assert await fleet.finish() == 0
