@@ -41,6 +41,9 @@ KILL_MARGIN_S = 5.0
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 STABLE_S = 30.0  # a worker that lived this long resets the backoff
+# exit codes of a worker told to stop: drained (0), or stopped by the signal (or Ctrl-C's
+# KeyboardInterrupt) while still starting, before it handles them
+DRAINED = (0, -signal.SIGTERM, -signal.SIGINT, 130)
 log = structlog.get_logger("tokenrouter")
 
 
@@ -188,28 +191,38 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._forward_hup)
         self.workers = [await self._spawn() for _ in range(self.plan.count)]
-        waiting = asyncio.gather(*(self._await_ready(w) for w in self.workers))
-        stop = asyncio.ensure_future(self.stopping.wait())
-        await asyncio.wait([waiting, stop], return_when=asyncio.FIRST_COMPLETED)
-        if self.stopping.is_set():
-            waiting.cancel()
-        elif not all(waiting.result()):
-            stop.cancel()
-            return await self._failed_start()
-        else:
+        failed = await self._all_ready()
+        if failed is not None:
+            code = await failed.proc.wait()
+            log.error(
+                "a worker failed at start-up; stopping", worker=failed.proc.pid, exit_code=code
+            )
+            await self._shutdown()
+            return code if code > 0 else 1
+        if not self.stopping.is_set():
             log.info("serving", workers=[w.proc.pid for w in self.workers], **self.plan.summary)
             keepers = [asyncio.create_task(self._keep(i)) for i in range(self.plan.count)]
-            await stop
+            await self.stopping.wait()
             for task in keepers:
                 task.cancel()
         return await self._shutdown()
 
-    async def _failed_start(self) -> int:
-        failed = next(w for w in self.workers if not w.ready)
-        code = await failed.proc.wait()
-        log.error("a worker failed at start-up; stopping", worker=failed.proc.pid, exit_code=code)
-        await self._shutdown()
-        return code if code > 0 else 1
+    async def _all_ready(self) -> Worker | None:
+        """Waits until every worker is ready or a stop signal came (None), or one worker exits
+        first: that one, at once, without waiting for the others."""
+        pending = {asyncio.ensure_future(self._await_ready(w)): w for w in self.workers}
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            while pending and not stop.done():
+                done, _ = await asyncio.wait([*pending, stop], return_when=asyncio.FIRST_COMPLETED)
+                for task in done & pending.keys():
+                    if not task.result():
+                        return pending[task]
+                    del pending[task]
+            return None
+        finally:
+            for task in [*pending, stop]:
+                task.cancel()
 
     def _forward_hup(self) -> None:
         pids = [w.proc.pid for w in self.workers if w.ready and w.proc.returncode is None]
@@ -260,7 +273,7 @@ class Supervisor:
                     worker.proc.kill()
                 await worker.proc.wait()
                 code = 1
-            elif worker.proc.returncode not in (0, -signal.SIGTERM):
+            elif worker.proc.returncode not in DRAINED:
                 log.error(
                     "a worker failed its drain",
                     worker=worker.proc.pid,
