@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from router.api.addresses import is_unix
-from router.config import LoadedConfig
+from router.config import LoadedConfig, load_config
 from router.core.errors import ConfigError
 from router.core.workers import WORKERS_ENV
 from router.tools.worker_link import READY
@@ -82,6 +82,18 @@ class Plan:
     count: int
     grace_s: float
     summary: dict[str, object] = field(default_factory=dict)
+    config: str | None = None  # the config file, re-read for its grace period at shutdown
+
+    async def current_grace_s(self) -> float:
+        """`server.grace_period_s` as the workers now run it: the file's when it still loads
+        (a reload may have changed it), else the one at start-up; never less than that."""
+        if self.config is None:
+            return self.grace_s
+        try:
+            loaded = await asyncio.to_thread(load_config, self.config)
+        except ConfigError:
+            return self.grace_s
+        return max(self.grace_s, loaded.config.server.grace_period_s)
 
 
 def plan(
@@ -123,7 +135,7 @@ def plan(
         command.append("--log-json" if log_json else "--no-log-json")
     summary = {"host": host, "port": ports[0], "http_port": ports[1] if len(ports) > 1 else None}
     _warn_oversubscribed(loaded, count)
-    return Plan(command, count, cfg.grace_period_s, summary)
+    return Plan(command, count, cfg.grace_period_s, summary, config)
 
 
 def _warn_oversubscribed(loaded: LoadedConfig, count: int) -> None:
@@ -264,7 +276,8 @@ class Supervisor:
                 worker.proc.send_signal(signal.SIGTERM)
         waits = [asyncio.ensure_future(w.proc.wait()) for w in running]
         if waits:
-            await asyncio.wait(waits, timeout=self.plan.grace_s + KILL_MARGIN_S)
+            grace = await self.plan.current_grace_s()
+            await asyncio.wait(waits, timeout=grace + KILL_MARGIN_S)
         code = 0
         for worker in running:
             if worker.proc.returncode is None:

@@ -78,3 +78,17 @@ def test_explicit_threads_beyond_the_cores_are_warned_about():
         plan(loaded, 1, port=0)
     warned = [x for x in logs if x["event"].startswith("backend threads oversubscribe")]
     assert len(warned) == 1 and warned[0]["backend"] == "edge" and warned[0]["workers"] == 2
+
+
+async def test_the_kill_deadline_follows_a_reloaded_grace_period(tmp_path):
+    """At shutdown the grace period is re-read from the config file: a longer one a reload
+    brought is waited for; an unreadable file or a shorter one keeps the start-up value."""
+    path = tmp_path / "router.yaml"
+    path.write_text("server: {grace_period_s: 3}\n" + SCRIPTED)
+    p = plan(parse_config(path.read_text(), str(path)), 2, config=str(path), port=0)
+    path.write_text("server: {grace_period_s: 7}\n" + SCRIPTED)
+    assert await p.current_grace_s() == 7
+    path.write_text("server: {grace_period_s: 1}\n" + SCRIPTED)
+    assert await p.current_grace_s() == 3
+    path.write_text("server: {grace_period_s: -1}\n" + SCRIPTED)
+    assert await p.current_grace_s() == 3
