@@ -249,6 +249,8 @@ class Supervisor:
         while True:
             worker = self.workers[slot]
             code = await worker.proc.wait()
+            if self.stopping.is_set():  # told to stop with the rest (systemd, Ctrl-C): no restart
+                return
             lived = time.monotonic() - worker.started
             failures = failures + 1 if lived < STABLE_S else 1
             delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** min(failures - 1, 16))

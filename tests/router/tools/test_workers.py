@@ -264,6 +264,17 @@ async def test_workers_stop_when_the_supervisor_is_killed(tmp_path, start):
     assert {x["pid"] for x in fleet.lines if x.get("event") == "stopped"} == pids
 
 
+async def test_sigterm_to_every_process_at_once_stops_without_restarts(tmp_path, start):
+    """SIGTERM to the workers and the supervisor together (as systemd sends it to a unit's
+    processes) stops everything with exit 0 and restarts nothing."""
+    fleet = await start(write(tmp_path, BASE + SLOW), "--workers", "2")
+    pids = (await fleet.serving())["workers"]
+    for pid in (*pids, fleet.proc.pid):
+        os.kill(pid, signal.SIGTERM)
+    assert await fleet.finish() == 0
+    assert not any("restart" in x.get("event", "") for x in fleet.lines)
+
+
 async def test_a_worker_that_does_not_drain_is_killed_after_grace_and_margin(tmp_path, start):
     """A worker that cannot act on SIGTERM (stopped with SIGSTOP) is killed once the grace
     period and the margin passed; the other drains; the supervisor exits 1."""
