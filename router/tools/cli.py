@@ -180,7 +180,11 @@ def _serve(args: argparse.Namespace) -> int:
                 log_json=args.log_json,
             )
             return asyncio.run(workers.supervise(plan))
-        link = WorkerLink(args.worker_link) if args.worker_link is not None else None
+        try:
+            link = WorkerLink(args.worker_link) if args.worker_link is not None else None
+        except OSError as exc:
+            print(f"error: --worker-link: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         asyncio.run(
             serve(
                 loaded,

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from router.api.addresses import is_unix
+from router.api.server import check_exposure
 from router.config import LoadedConfig, load_config
 from router.core.errors import ConfigError
 from router.core.workers import WORKERS_ENV
@@ -109,12 +110,15 @@ def plan(
     log_json: bool | None = None,
 ) -> Plan:
     """The workers' `serve` command line, its ports fixed (the options as `serve` takes them);
-    raises ConfigError for a Unix host or a port in use."""
+    raises ConfigError for a Unix host or a port in use, UnsafeExposure as `serve` would."""
     cfg = loaded.config.server
     host = host or cfg.host
     if is_unix(host):
         raise ConfigError("<server>", "server.host", "--workers needs a TCP address to share")
     http_port = cfg.http_port if http_port is None else http_port
+    check_exposure(host, cfg, insecure)  # before any worker: they would each refuse
+    if http_port is not None:
+        check_exposure(cfg.http_host or host, cfg, insecure)
     held = [reserve_port(host, cfg.port if port is None else port, "server.port")]
     try:
         if http_port is not None:

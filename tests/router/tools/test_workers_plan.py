@@ -92,3 +92,12 @@ async def test_the_kill_deadline_follows_a_reloaded_grace_period(tmp_path):
     assert await p.current_grace_s() == 3
     path.write_text("server: {grace_period_s: -1}\n" + SCRIPTED)
     assert await p.current_grace_s() == 3
+
+
+def test_an_exposed_address_is_refused_before_any_worker_starts(monkeypatch):
+    """A non-loopback host without an admin token is refused by the plan, as `serve` would."""
+    from router.api.server import UnsafeExposure
+
+    monkeypatch.delenv("TOKENROUTER_ADMIN_TOKEN", raising=False)
+    with pytest.raises(UnsafeExposure, match="TOKENROUTER_ADMIN_TOKEN"):
+        plan(parse_config(SCRIPTED, "<t>"), 2, host="0.0.0.0", port=0)
