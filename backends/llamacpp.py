@@ -9,7 +9,6 @@ and the instance returns to the pool only when its thread has let go of it.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +27,7 @@ from router.core.backend import Backend, Load, StreamEvent, TextDelta, ToolCallD
 from router.core.backend_config import BackendCommon, Feature
 from router.core.errors import InvalidArgument, ResourceExhausted
 from router.core.types import ChatMessage, Request, Tier
+from router.core.workers import cpu_share
 
 _END = object()
 _PROMPT_CACHE_SIZE = 64  # prompts; enough for every request in flight or queued
@@ -46,7 +46,9 @@ class LlamaCppConfig(BackendCommon):
     context_window: int = Field(2048, gt=0, le=1_048_576)
     replicas: int = Field(1, ge=1, le=64, description="model instances; one generation each")
     max_queue: int = Field(16, ge=0, description="requests that may wait for a free instance")
-    threads: int | None = Field(None, ge=1, description="CPU threads per instance; default: all")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads per instance; default: the cores / serve --workers"
+    )
     batch_size: int = Field(512, ge=1)
     seed: int = Field(-1, description="sampling seed; -1 for random")
     features: list[Feature] = Field(
@@ -102,7 +104,7 @@ class _Instance:
         self.llm = llama_cpp.Llama(
             model_path=path,
             n_ctx=config.context_window,
-            n_threads=config.threads or os.cpu_count() or 1,
+            n_threads=config.threads or cpu_share(),
             n_batch=min(config.batch_size, config.context_window),
             seed=config.seed if config.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
             verbose=False,

@@ -126,12 +126,15 @@ class RouterServer:
         *,
         insecure: bool = False,
         http_port: int | None = None,
+        worker: bool = False,
     ) -> RouterServer:
         """Loads the backends, binds (port 0 picks a free one) and starts serving.
 
         The HTTP faces listen on `http_port` (else `server.http_port`; neither: off), on
-        `server.http_host` (else the gRPC host). Raises UnsafeExposure (see check_exposure) and
-        ConfigError for unreadable TLS or keys files before anything is loaded.
+        `server.http_host` (else the gRPC host). `worker`: one of `serve --workers N`, sharing
+        both ports with the others (SO_REUSEPORT; router/tools/workers.py). Raises
+        UnsafeExposure (see check_exposure) and ConfigError for unreadable TLS or keys files
+        before anything is loaded.
         """
         cfg = loaded.config.server
         host = host or cfg.host
@@ -146,7 +149,7 @@ class RouterServer:
         router = await Router.create(loaded)
         limit = cfg.max_receive_message_bytes
         options = [
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(worker)),
             ("grpc.max_receive_message_length", gate.core_limit(limit)),
         ]
         server = grpc.aio.server(
@@ -191,7 +194,12 @@ class RouterServer:
         if http_port is not None:
             try:
                 self.http = await start_http(
-                    router, lambda: self.auth, lambda: self.draining, http_host, http_port
+                    router,
+                    lambda: self.auth,
+                    lambda: self.draining,
+                    http_host,
+                    http_port,
+                    worker=worker,
                 )
             except BaseException:
                 await server.stop(0)
@@ -356,9 +364,17 @@ async def serve(
     *,
     insecure: bool = False,
     http_port: int | None = None,
+    worker: bool = False,
+    on_ready: Callable[[RouterServer, asyncio.Event], object] | None = None,
 ) -> None:
-    """Runs the server until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads."""
-    server = await RouterServer.start(loaded, host, port, insecure=insecure, http_port=http_port)
+    """Runs the server until SIGTERM or SIGINT, then shuts down gracefully; SIGHUP reloads.
+
+    `on_ready` is called once serving with the server and the event that stops it (a worker
+    tells its supervisor, and stops when the supervisor is gone).
+    """
+    server = await RouterServer.start(
+        loaded, host, port, insecure=insecure, http_port=http_port, worker=worker
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -371,5 +387,7 @@ async def serve(
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
+    if on_ready is not None:
+        on_ready(server, stop)
     await stop.wait()
     await server.stop()

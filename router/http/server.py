@@ -7,7 +7,9 @@ is cheaper but leaves keep-alive, pipelining, chunked bodies, 100-continue, flow
 graceful shutdown to be written and proven again; uvicorn does them, and its two gaps (head size
 and head time) are closed in router/http/protocol.py. It runs in the router's own loop (its
 signal handling off: the router's serve() owns SIGTERM and SIGHUP), on a socket bound here, so
-port 0 picks a free port and a bind failure is a ConfigError naming the setting.
+port 0 picks a free port and a bind failure is a ConfigError naming the setting. As one of
+`serve --workers N` (router/tools/workers.py), the socket is bound with SO_REUSEPORT, so the
+kernel spreads new connections over the workers, and every response names its worker.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import uvicorn
 
@@ -42,7 +44,7 @@ class _Server(uvicorn.Server):
         self.listening.set()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     if is_unix(host):
         raise ConfigError(
             "<server>", "server.http_host", "the HTTP face needs a TCP address (set http_host)"
@@ -52,6 +54,8 @@ def _bind(host: str, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError as exc:
         raise ConfigError(
@@ -70,9 +74,22 @@ class HttpServer:
         self.port = port
 
     @classmethod
-    async def start(cls, app: object, host: str, port: int, cfg: ServerConfig) -> HttpServer:
-        """Binds `host:port` and serves `app` (an ASGI callable) until `stop`."""
-        sock = _bind(host, port)
+    async def start(
+        cls,
+        app: object,
+        host: str,
+        port: int,
+        cfg: ServerConfig,
+        *,
+        reuse_port: bool = False,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> HttpServer:
+        """Binds `host:port` and serves `app` (an ASGI callable) until `stop`.
+
+        `reuse_port`: bind with SO_REUSEPORT (one of several workers on the port); `headers` go
+        out on every response.
+        """
+        sock = _bind(host, port, reuse_port)
         tls = cfg.tls
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]
@@ -84,6 +101,7 @@ class HttpServer:
             access_log=False,
             server_header=False,
             proxy_headers=False,
+            headers=list(headers),
             limit_concurrency=cfg.http_max_connections,
             timeout_keep_alive=int(cfg.http_keep_alive_s),
             timeout_graceful_shutdown=int(cfg.grace_period_s) or None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from router.api.auth import TenantAuth
@@ -13,6 +14,7 @@ from router.runtime.engine import Router
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
 MESSAGES = "/v1/messages"
+WORKER_HEADER = "x-tokenrouter-worker"
 
 
 def http_app(
@@ -30,7 +32,16 @@ async def start_http(
     draining: Callable[[], bool],
     host: str,
     port: int,
+    *,
+    worker: bool = False,
 ) -> HttpServer:
-    """Binds and starts the HTTP faces on `host:port` (0: a free port)."""
+    """Binds and starts the HTTP faces on `host:port` (0: a free port).
+
+    `worker`: one of `serve --workers N`: the port is shared (SO_REUSEPORT) and every response
+    carries the process id in `x-tokenrouter-worker`.
+    """
     app = http_app(router, auth, draining)
-    return await HttpServer.start(app, host, port, router.config.server)
+    headers = [(WORKER_HEADER, str(os.getpid()))] if worker else []
+    return await HttpServer.start(
+        app, host, port, router.config.server, reuse_port=worker, headers=headers
+    )

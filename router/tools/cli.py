@@ -108,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve on a non-loopback address without TLS or tenant keys",
     )
+    serve.add_argument(
+        "--workers",
+        default="1",
+        help="router processes sharing the ports: a count or auto (one per core); default 1",
+    )
+    serve.add_argument("--worker-link", type=int, help=argparse.SUPPRESS)  # set by --workers
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--log-json",
@@ -150,13 +156,45 @@ def _serve(args: argparse.Namespace) -> int:
     from router.api.server import UnsafeExposure, serve
     from router.config import load_config
     from router.core.errors import ConfigError
-    from router.tools import logs
+    from router.tools import logs, workers
+    from router.tools.worker_link import WorkerLink
 
-    logs.configure(args.log_level, args.log_json)
+    try:
+        count = 1 if args.worker_link is not None else workers.parse_workers(args.workers)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(args.log_level, args.log_json, pid=count > 1 or args.worker_link is not None)
     try:
         loaded = load_config(args.config)
+        if count > 1:
+            plan = workers.plan(
+                loaded,
+                count,
+                config=args.config,
+                host=args.host,
+                port=args.port,
+                http_port=args.http_port,
+                insecure=args.insecure,
+                log_level=args.log_level,
+                log_json=args.log_json,
+            )
+            return asyncio.run(workers.supervise(plan))
+        try:
+            link = WorkerLink(args.worker_link) if args.worker_link is not None else None
+        except OSError as exc:
+            print(f"error: --worker-link: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         asyncio.run(
-            serve(loaded, args.host, args.port, insecure=args.insecure, http_port=args.http_port)
+            serve(
+                loaded,
+                args.host,
+                args.port,
+                insecure=args.insecure,
+                http_port=args.http_port,
+                worker=link is not None,
+                on_ready=link.ready if link is not None else None,
+            )
         )
     except ConfigError as exc:
         print(f"invalid config: {exc}", file=sys.stderr)

@@ -111,3 +111,20 @@ async def test_a_stream_read_slowly_keeps_exact_counts(backend):
     assert isinstance(finish, Finish) and finish.completion_tokens == sum(d.tokens for d in deltas)
     assert len(deltas) < finish.completion_tokens
     assert "".join(d.text for d in deltas) == prompt_text
+
+
+async def test_default_threads_are_the_cores_over_the_workers(monkeypatch):
+    """Without `threads`, a model instance of one of N workers runs on the cores over N."""
+    import os
+
+    from router.core.workers import WORKERS_ENV
+
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    b = LlamaCppBackend(
+        "edge", LlamaCppConfig(type="llamacpp", model="m", gguf=SMOLLM2, context_window=256)
+    )
+    await b.start()
+    try:
+        assert b._instances[0].llm.n_threads == max(1, (os.cpu_count() or 1) // 2)
+    finally:
+        await b.aclose()
