@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from policies.params import Params, duration, duration_text, parse
-from router.core.budgets import BudgetStore, Hold
+from router.core.budgets import Account, BudgetStore, Holds
 from router.core.errors import ResourceExhausted
 from router.core.estimates import cost_usd
 from router.core.framework import BackendView, Constraint, RequestContext, SideLimit
@@ -52,22 +52,6 @@ class _Applicable:
     label: str  # e.g. "budget acme/1d"
     key: str
     spec: BudgetSpec
-
-
-class _Holds:
-    def __init__(self, store: BudgetStore, holds: list[Hold]) -> None:
-        self._store = store
-        self._holds = holds
-
-    def settle(self, usage: Usage) -> None:
-        for hold in self._holds:
-            self._store.settle(hold, usage.cost_usd)
-        self._holds = []
-
-    def release(self) -> None:
-        for hold in self._holds:
-            self._store.release(hold)
-        self._holds = []
 
 
 class Budget:
@@ -134,19 +118,23 @@ class Budget:
             out.append(SideLimit(a.label, weights, max(0.0, self._left(a))))
         return out
 
-    def reserve(self, ctx: RequestContext, backend: BackendView) -> _Holds | None:
+    def reserve(self, ctx: RequestContext, backend: BackendView) -> Holds | None:
         applicable = self._applicable(ctx.request.tenant)
         if not applicable:
             return None
         cost = self.worst_cost(ctx, backend)
-        holds = []
+        held: list[Account] = []
         for a in applicable:
             hold = self.store.reserve(a.key, cost, a.spec.limit_usd, a.spec.window)
             if hold is None:  # the filter checked it; only a concurrent spend gets here
-                _Holds(self.store, holds).release()
+                Holds(self.store, held).release()
                 raise ResourceExhausted(f"{a.label}: exhausted by concurrent requests")
-            holds.append(hold)
-        return _Holds(self.store, holds)
+            held.append(Account(hold, a.label, _cost))
+        return Holds(self.store, held)
+
+
+def _cost(usage: Usage) -> float:
+    return usage.cost_usd
 
 
 def create(name: str, parameters: Mapping[str, Any], handle: PluginHandle) -> Budget:

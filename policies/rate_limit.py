@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from policies.params import Params, duration, duration_text, parse
-from router.core.budgets import BudgetStore, Hold
+from router.core.budgets import Account, BudgetStore, Holds
 from router.core.errors import ResourceExhausted
 from router.core.framework import BackendView, Constraint, RequestContext, SideLimit
 from router.core.handle import PluginHandle
@@ -58,23 +58,6 @@ class _Account:
     limit: float
     window: float
     tokens: bool  # counts tokens (else requests)
-
-
-class _Holds:
-    def __init__(self, store: BudgetStore, holds: list[tuple[Hold, bool]]) -> None:
-        self._store = store
-        self._holds = holds
-
-    def settle(self, usage: Usage) -> None:
-        for hold, tokens in self._holds:
-            used = usage.prompt_tokens + usage.completion_tokens if tokens else 1
-            self._store.settle(hold, float(used))
-        self._holds = []
-
-    def release(self) -> None:
-        for hold, _ in self._holds:
-            self._store.release(hold)
-        self._holds = []
 
 
 class RateLimit:
@@ -129,20 +112,28 @@ class RateLimit:
                     weights[(i, b.name)] = self._amount(a, ctx, b)
         return [SideLimit(a.label, w, max(0.0, self._left(a))) for a, w in seen.values()]
 
-    def reserve(self, ctx: RequestContext, backend: BackendView) -> _Holds | None:
+    def reserve(self, ctx: RequestContext, backend: BackendView) -> Holds | None:
         accounts = self._accounts(ctx.request.tenant)
         if not accounts:
             return None
-        holds: list[tuple[Hold, bool]] = []
+        held: list[Account] = []
         for a in accounts:
             hold = self.store.reserve(a.key, self._amount(a, ctx, backend), a.limit, a.window)
             if hold is None:  # the filter checked it; only a concurrent request gets here
-                _Holds(self.store, holds).release()
+                Holds(self.store, held).release()
                 raise ResourceExhausted(f"{a.label}: exhausted by concurrent requests")
-            holds.append((hold, a.tokens))
-        return _Holds(self.store, holds)
+            held.append(Account(hold, a.label, _tokens if a.tokens else _one))
+        return Holds(self.store, held)
+
+
+def _tokens(usage: Usage) -> float:
+    return float(usage.prompt_tokens + usage.completion_tokens)
+
+
+def _one(usage: Usage) -> float:
+    return 1.0
 
 
 def create(name: str, parameters: Mapping[str, Any], handle: PluginHandle) -> RateLimit:
-    """Keeps its windows in the handle's budget store, which outlives config reloads."""
-    return RateLimit(name, parse(RateLimitParams, parameters), handle.budget_store)
+    """Keeps its windows in the handle's rate store, which outlives config reloads."""
+    return RateLimit(name, parse(RateLimitParams, parameters), handle.rate_store)

@@ -207,6 +207,12 @@ class RouterServer:
                 if self.tracing is not None:
                     await asyncio.to_thread(self.tracing.shutdown)
                 raise
+        if router.shared is not None:  # report the version; apply reloads others announce
+            rt = lambda: router.runtime  # noqa: E731
+            router.shared.processes.attach(
+                lambda: (rt().loaded.version, rt().loaded.source, rt().loaded_at),
+                lambda text: self.reload(text, sent=text is not None),
+            )
         for name in ("", SERVICE_NAME, ADMIN_SERVICE_NAME):
             await health_servicer.set(name, grpc_health_servicer.SERVING)
         watched = self._watched(loaded)
@@ -237,7 +243,11 @@ class RouterServer:
         return files
 
     async def _admin_reload(self, text: str | None) -> LoadedConfig:
-        return await self.reload(text, sent=text is not None)
+        """A reload through the admin API: here, then announced to the fleet (shared state)."""
+        loaded = await self.reload(text, sent=text is not None)
+        if self.router.shared is not None:
+            await self.router.shared.processes.announce(text)
+        return loaded
 
     async def reload(self, text: str | None = None, *, sent: bool = False) -> LoadedConfig:
         """Validates and swaps in a config (re-reads the file when `text` is None).

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import importlib.util
 import os
 from importlib import resources
 from pathlib import Path
@@ -30,6 +29,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from router.config import yamlpos
+from router.config.sections import StateConfig, TracingConfig
 from router.core.backend_config import (  # re-exported: the backend fields every config has
     MAX_EJECTION_S,
     BackendCommon,
@@ -53,6 +53,7 @@ __all__ = [
     "LoadedConfig",
     "PerformanceConfig",
     "PriceConfig",
+    "StateConfig",
     "TimeoutsConfig",
     "TracingConfig",
     "Trust",
@@ -195,55 +196,6 @@ class LimitsConfig(StrictModel):
     )
 
 
-OTEL_PACKAGES = ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http")
-
-
-class TracingConfig(StrictModel):
-    """OpenTelemetry tracing (router/observability/tracing.py); read at start, not on reload.
-
-    Needs the `otel` extra. Unset fields fall back to the standard OTEL_* environment
-    variables (OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER)."""
-
-    enabled: bool = Field(False, description="trace requests (pip install 'tokenrouter[otel]')")
-    otlp_endpoint: str | None = Field(
-        None,
-        min_length=1,
-        max_length=2048,
-        description="OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces",
-    )
-    service_name: str | None = Field(
-        None, min_length=1, max_length=256, description="default: OTEL_SERVICE_NAME or tokenrouter"
-    )
-    sample_ratio: float | None = Field(
-        None, ge=0, le=1, description="share of new traces sampled; default: OTEL_TRACES_SAMPLER"
-    )
-
-    @field_validator("otlp_endpoint")
-    @classmethod
-    def _url(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL (OTLP over HTTP)")
-        return url
-
-    @field_validator("enabled")
-    @classmethod
-    def _installed(cls, enabled: bool) -> bool:
-        if enabled:
-            missing = [name for name in OTEL_PACKAGES if not _importable(name)]
-            if missing:
-                raise ValueError(
-                    f"tracing needs {', '.join(missing)}: pip install 'tokenrouter[otel]'"
-                )
-        return enabled
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:  # a parent package is missing
-        return False
-
-
 class Config(StrictModel):
     server: ServerConfig = ServerConfig()
     defaults: DefaultsConfig = DefaultsConfig()
@@ -252,6 +204,7 @@ class Config(StrictModel):
     health: HealthConfig = HealthConfig()
     fallback: FallbackConfig = FallbackConfig()
     tracing: TracingConfig = TracingConfig()
+    state: StateConfig = StateConfig()
     backends: dict[str, BackendCommon] = Field(
         min_length=1, description="each entry validated by the model its `type` names"
     )

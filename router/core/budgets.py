@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from router.core.errors import ResourceExhausted
+from router.core.types import Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,12 @@ class MemoryBudgetStore:
     def release(self, hold: Hold) -> None:
         self._held.get((hold.key, hold.window), {}).pop(hold.id, None)
 
+    def unspend(self, key: str, window: int, amount: float) -> None:
+        """Takes back spend recorded here that is now accounted elsewhere (a shared store)."""
+        slot = (key, window)
+        if slot in self._spent:
+            self._spent[slot] = max(0.0, self._spent[slot] - amount)
+
     def held_count(self) -> int:
         """Open holds (for tests and leak checks)."""
         return sum(len(h) for h in self._held.values())
@@ -104,3 +113,49 @@ class MemoryBudgetStore:
     def tracked_count(self) -> int:
         """Windows with spend or hold entries kept in memory (for tests)."""
         return len(self._spent.keys() | self._held.keys())
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One hold of a request and what it means: `label` names the account in refusals,
+    `charge` turns the request's usage into the amount it spent there."""
+
+    hold: Hold
+    label: str
+    charge: Callable[[Usage], float]
+
+
+class Holds:
+    """A request's holds in one store, as a Reservation (router/core/framework.py).
+
+    A shared store (router/state/shared_budgets.py) holds locally first; `confirm` holds in the
+    store's shared truth too, before the first token, and refuses with RESOURCE_EXHAUSTED naming
+    the account that other routers used up."""
+
+    __slots__ = ("_accounts", "_store")
+
+    def __init__(self, store: BudgetStore, accounts: Sequence[Account]) -> None:
+        self._store = store
+        self._accounts = list(accounts)
+
+    @property
+    def needs_confirm(self) -> bool:
+        return hasattr(self._store, "confirm")
+
+    async def confirm(self) -> None:
+        confirm = getattr(self._store, "confirm", None)
+        if confirm is None:
+            return
+        for account in self._accounts:
+            if not await confirm(account.hold):
+                raise ResourceExhausted(f"{account.label}: exhausted by requests on other routers")
+
+    def settle(self, usage: Usage) -> None:
+        for account in self._accounts:
+            self._store.settle(account.hold, account.charge(usage))
+        self._accounts = []
+
+    def release(self) -> None:
+        for account in self._accounts:
+            self._store.release(account.hold)
+        self._accounts = []

@@ -76,6 +76,18 @@ class BackendUnavailable(RouterError):
         self.retry_after_s = retry_after_s
 
 
+class StateUnavailable(RouterError):
+    """The shared state store (Redis) is unreachable and this kind of state fails closed.
+
+    Not a backend's failure: no other backend would fare better, so it is not retried."""
+
+    code = Code.UNAVAILABLE
+
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
 class RequestFailed(RouterError):
     """A request failed for good; carries the status code of the failure behind it, and the
     Retry-After the last backend asked for, if any."""

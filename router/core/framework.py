@@ -144,7 +144,11 @@ class Scorer(Protocol):
 
 
 class Reservation(Protocol):
-    """Something held for a running request: settled with its real usage, or released."""
+    """Something held for a running request: settled with its real usage, or released.
+
+    One held in a shared store may also have `needs_confirm` (True) and `async confirm()`,
+    awaited before the first token: it holds in the shared truth too, or raises (RESOURCE_EXHAUSTED
+    naming what ran out, UNAVAILABLE when the store is down and fails closed)."""
 
     def settle(self, usage: Usage) -> None: ...
 

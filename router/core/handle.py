@@ -25,16 +25,22 @@ class PluginHandle:
     clock: the time in seconds (the wall clock live, simulated time in a replay); budget windows
         are aligned to it.
     budget_store: spend and holds per budget key (`budget`).
+    rate_store: requests and tokens per rate-limit window (`rate-limit`); the same kind of store,
+        apart so that shared state can fail closed or open per kind (router/state/).
     token_window: tokens admitted per backend over the last minute (`capacity`).
     """
 
     clock: Callable[[], float] = time.time
     budget_store: BudgetStore = field(default_factory=MemoryBudgetStore)
+    rate_store: BudgetStore = field(default_factory=MemoryBudgetStore)
     token_window: TokenWindow = field(default_factory=TokenWindow)
 
     @classmethod
     def simulated(cls, clock: Callable[[], float]) -> PluginHandle:
         """A fresh handle whose every service runs on `clock` (for replays and tests)."""
         return cls(
-            clock=clock, budget_store=MemoryBudgetStore(clock), token_window=TokenWindow(clock)
+            clock=clock,
+            budget_store=MemoryBudgetStore(clock),
+            rate_store=MemoryBudgetStore(clock),
+            token_window=TokenWindow(clock),
         )

@@ -197,7 +197,7 @@ def _takes_handle(type_name: str, factory: PolicyFactory) -> bool:
         raise ValueError(
             f"policy type {type_name!r}: factory parameter {third[0].name!r} is a keyword service, "
             "which are gone: take a third parameter `handle: PluginHandle` and read "
-            "handle.budget_store, handle.token_window or handle.clock"
+            "handle.budget_store, handle.rate_store, handle.token_window or handle.clock"
         )
     for args, takes in (((None, None, None), True), ((None, None), False)):
         try:

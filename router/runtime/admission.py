@@ -31,7 +31,29 @@ class Admission:
     def __init__(self, backend: InFlight, held: list[Reservation]) -> None:
         self._backend = backend
         self._held: list[Reservation] | None = held
+        # A reservation in a shared store (Redis) is held locally first: `confirm` before the
+        # first token holds it in the shared truth too (router/state/shared_budgets.py).
+        self.needs_confirm = any(getattr(r, "needs_confirm", False) for r in held)
         backend.admitted += 1
+
+    def hold(self, reservation: Reservation) -> None:
+        """Adds a reservation taken after the profile's (a fleet slot)."""
+        if self._held is None:  # already ended: give it back at once
+            reservation.release()
+            return
+        self._held.append(reservation)
+        self.needs_confirm = self.needs_confirm or getattr(reservation, "needs_confirm", False)
+
+    async def confirm(self) -> None:
+        """Confirms shared holds; on a refusal (RESOURCE_EXHAUSTED naming the account) or an
+        unreachable store that fails closed (UNAVAILABLE), releases everything and re-raises."""
+        try:
+            for reservation in self._held or ():
+                if getattr(reservation, "needs_confirm", False):
+                    await reservation.confirm()  # type: ignore[attr-defined]
+        except BaseException:
+            self.release()
+            raise
 
     def settle(self, usage: Usage) -> None:
         """The generation finished: charge what it really used."""

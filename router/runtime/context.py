@@ -25,6 +25,7 @@ from router.runtime import admission
 from router.runtime.admission import Admission
 from router.runtime.backend_stats import BackendStats
 from router.runtime.resilience import HealthTracker
+from router.state.fleet import FleetSlots
 
 # Prompts longer than this are tokenized and scanned in a worker thread, not on the event loop.
 INLINE_CHARS = 4096
@@ -61,6 +62,7 @@ class Runtime:
         backends: dict[str, Backend],
         stats: dict[str, BackendStats],
         health: HealthTracker,
+        slots: FleetSlots | None = None,
     ) -> None:
         self.loaded = loaded
         self.config = loaded.config
@@ -68,6 +70,9 @@ class Runtime:
         self.backends = backends
         self.stats = stats
         self.health = health
+        self.slots = slots  # fleet-wide in-flight slots (shared state), or None
+        if slots is not None:
+            slots.track(backends)
         self.loaded_at = time.time()
         self.active = 0  # requests running on this version (see the module docstring)
         # What every request's context reads of the backends' configs, once per version.
@@ -102,8 +107,11 @@ class Runtime:
         handed out again instead of building an equal one."""
         backend, stats = self.backends[name], self.stats[name]
         load = backend.load()
+        in_flight = backend.admitted
+        if self.slots is not None and (fleet := self.slots.in_flight(name)) is not None:
+            in_flight = max(in_flight, fleet)
         figures = (
-            backend.admitted,
+            in_flight,
             load.queued,
             load.capacity,
             load.limit,
@@ -191,6 +199,15 @@ class Runtime:
 
     def admit(self, ctx: RequestContext, decision: Decision) -> Admission:
         """Reserves budget and rate for a generation placed on `decision.backend`."""
-        view = self.view(decision.backend)
+        name = decision.backend
         profile = self.pipeline.profile_of(ctx)
-        return admission.admit(profile, ctx, view, self.backends[decision.backend])
+        admitted = admission.admit(profile, ctx, self.view(name), self.backends[name])
+        if self.slots is not None:
+            try:
+                slot = self.slots.reserve(name)
+            except BaseException:
+                admitted.release()
+                raise
+            if slot is not None:
+                admitted.hold(slot)
+        return admitted

@@ -30,6 +30,7 @@ from router.runtime.backend_stats import BackendStats
 from router.runtime.context import INLINE_CHARS, Runtime
 from router.runtime.request_log import RequestLog
 from router.runtime.resilience import HealthTracker
+from router.state.shared import SharedState
 
 log = structlog.get_logger("tokenrouter")
 
@@ -47,13 +48,26 @@ class Router:
         self._draining: set[asyncio.Task[None]] = set()
         self._versions: weakref.WeakSet[Runtime] = weakref.WeakSet()  # every live Runtime
         self.request_log: RequestLog | None = None
+        self.shared: SharedState | None = None  # state in Redis (`state.backend: redis`)
         # Prometheus metrics (router/observability/), kept across reloads; state read at scrape.
         self.metrics = Metrics(lambda: getattr(self, "runtime", None), self.handle.token_window)
 
     @classmethod
     async def create(cls, loaded: LoadedConfig, registry: Registry | None = None) -> Router:
         router = cls(registry)
-        router.runtime = await router._build(loaded, None)
+        if loaded.config.state.backend == "redis":
+            try:
+                router.shared = SharedState(loaded.config.state)
+            except ValueError as exc:  # e.g. state.url_env names an unset variable
+                raise loaded.error(("state",), str(exc)) from None
+            router.handle = router.shared.handle(router.handle.token_window)
+            await router.shared.start()
+        try:
+            router.runtime = await router._build(loaded, None)
+        except BaseException:
+            if router.shared is not None:
+                await router.shared.aclose()
+            raise
         if loaded.config.server.request_log:
             router.request_log = RequestLog(loaded.config.server.request_log)
         router._prober = asyncio.create_task(probing.probe_forever(lambda: router.runtime))
@@ -105,10 +119,20 @@ class Router:
             raise loaded.error(("backends", name), f"cannot start backend: {exc}") from exc
         keep = {n for n in backends if old is not None and old.backends.get(n) is backends[n]}
         views = [BackendView(n, b.config) for n, b in backends.items()]
-        health = HealthTracker(backends, loaded.config.health, groups=pipeline.class_groups(views))
+        shared = self.shared
+        health = HealthTracker(
+            backends,
+            loaded.config.health,
+            groups=pipeline.class_groups(views),
+            shared=shared.health if shared else None,
+        )
         if old is not None:
             health.inherit(old.health, keep)
-        runtime = Runtime(loaded, pipeline, backends, stats, health)
+        if shared is not None:
+            shared.health.track(backends)
+        runtime = Runtime(
+            loaded, pipeline, backends, stats, health, slots=shared.slots if shared else None
+        )
         self._versions.add(runtime)
         self.metrics.learn(runtime)
         return runtime
@@ -121,6 +145,11 @@ class Router:
         """
         async with self._reload_lock:
             old = self.runtime
+            if loaded.config.state != old.config.state:
+                log.warning(
+                    "state: a change takes effect at the next restart; the running state stays",
+                    config=loaded.source,
+                )
             new = await self._build(loaded, old)
             self.runtime = new
             retired = [b for n, b in old.backends.items() if new.backends.get(n) is not b]
@@ -158,6 +187,8 @@ class Router:
             await backend.aclose()
         if self.request_log is not None:
             await asyncio.to_thread(self.request_log.close)
+        if self.shared is not None:
+            await self.shared.aclose()
 
     async def probe(self) -> None:
         """Probes every backend of the current version once, concurrently

@@ -68,6 +68,8 @@ async def generate(
                 run = Attempt(rt, decision, request, started, usage)
                 span = trace.attempt(decision, attempt) if trace is not None else None
                 try:  # from here on, every way out settles or releases the admission
+                    if admission.needs_confirm:
+                        await admission.confirm()
                     yield decision
                     async with contextlib.aclosing(run.stream()) as stream:
                         async for event in stream:

@@ -14,6 +14,9 @@
   Otherwise every CONFIDENTIAL or RESTRICTED request would fail while other backends remain.
   The failure still counts, so the backend is taken out once another one of its groups is usable.
 The scheduler reads `reason(name)`: empty when the backend is usable, else why not.
+With shared state (router/state/shared_health.py), an ejection or cool-down here is published
+for every router, and one another router published takes the backend out here too (unless it
+is the last usable one of a group, by this router's own evidence).
 """
 
 from __future__ import annotations
@@ -55,8 +58,10 @@ class HealthTracker:
         config: HealthConfig,
         clock: Callable[[], float] = time.monotonic,
         groups: Iterable[Iterable[str]] | None = None,
+        shared: Any = None,
     ) -> None:
         self.config = config
+        self._shared = shared  # a SharedHealth, or None: this router's evidence only
         self._clock = clock
         self._groups = None if groups is None else [frozenset(g) for g in groups]
         if isinstance(backends, Mapping):
@@ -67,6 +72,14 @@ class HealthTracker:
 
     def reason(self, name: str) -> str:
         """Why `name` may not be used now ("" when it may)."""
+        if local := self._local_reason(name):
+            return local
+        remote = self._shared.reason(name) if self._shared is not None else ""
+        if remote and self._may_take_out(name, local_only=True):
+            return remote
+        return ""
+
+    def _local_reason(self, name: str) -> str:
         s, now = self._states[name], self._clock()
         if s.probe_failures >= self.config.unhealthy_after:
             return f"unhealthy: {s.probe_failures} failed health probes ({s.probe_error})"
@@ -85,7 +98,7 @@ class HealthTracker:
         s, now = self._states[name], self._clock()
         if s.probe_failures >= self.config.unhealthy_after:
             return "unhealthy"
-        if s.ejected_until > now or s.cooldown_until > now:
+        if s.ejected_until > now or s.cooldown_until > now or self.reason(name):
             return "ejected"
         return "healthy"
 
@@ -122,6 +135,7 @@ class HealthTracker:
         cooldown = self.cooldown_s(retry_after_s)
         if cooldown and self._may_take_out(name):
             s.cooldown_until = max(s.cooldown_until, now + cooldown)
+            self._publish(name, cooldown, f"cooling down (asked to retry later: {error})")
         if s.failures >= self.config.eject_after and s.ejected_until <= now:
             if not self._may_take_out(name):
                 return  # the streak goes on: ejected once another backend is usable
@@ -130,6 +144,15 @@ class HealthTracker:
             duration = min(self.config.base_ejection_s * s.ejections, self.config.max_ejection_s)
             s.ejected_until = now + duration
             s.failures = 0
+            self._publish(
+                name,
+                duration,
+                f"ejected after {self.config.eject_after} consecutive failures ({error})",
+            )
+
+    def _publish(self, name: str, duration_s: float, reason: str) -> None:
+        if self._shared is not None:
+            self._shared.publish(name, duration_s, reason)
 
     def cooldown_s(self, retry_after_s: float | None) -> float:
         """The cool-down a Retry-After of `retry_after_s` earns: 0 for NaN or <= 0, else capped."""
@@ -137,9 +160,11 @@ class HealthTracker:
             return 0.0
         return min(float(retry_after_s), self.config.max_ejection_s)
 
-    def _may_take_out(self, name: str) -> bool:
-        """False when `name` is the last usable backend of one of the groups it belongs to."""
-        others = {n for n in self._states if n != name and not self.reason(n)}
+    def _may_take_out(self, name: str, local_only: bool = False) -> bool:
+        """False when `name` is the last usable backend of one of the groups it belongs to
+        (`local_only`: usable by this router's own evidence)."""
+        usable = self._local_reason if local_only else self.reason
+        others = {n for n in self._states if n != name and not usable(n)}
         if not others:
             return False
         if self._groups is not None:

@@ -19,8 +19,8 @@ spent, held), `:z` (sorted set: hold id -> lease expiry, ms), `:a` (hash: hold i
 `available` answers from what the last operation on the key returned (the filter's view may lag
 other routers by one request: the reserve is what is exact); `refresh` reads it from Redis.
 
-Not yet wired into admission: the router's Reserver protocol is synchronous today
-(router/core/framework.py); taking this store needs an asynchronous admission step.
+router/state/shared_budgets.py puts this store behind the router's synchronous BudgetStore
+interface, confirming each hold here before the request's first token.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ local amount, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local now = now_ms()
 expire_dead(b, z, a, now)
 local u = used(b)
+if redis.call('HEXISTS', d, ARGV[4]) == 1 then return {0, tostring(u)} end
 if u + amount > limit + 1e-9 then return {0, tostring(u)} end
 redis.call('ZADD', z, now + tonumber(ARGV[3]), ARGV[4])
 redis.call('HSET', a, ARGV[4], amount)
@@ -101,6 +102,20 @@ end
 if actual >= 0 then redis.call('HINCRBYFLOAT', b, 'spent', actual) end
 expire_dead(b, z, a, now_ms())
 touch(tonumber(ARGV[3]), b, z, a, d)
+return {1, tostring(used(b))}
+"""
+)
+
+# KEYS: b d; ARGV: id amount ttl_ms -> {applied 0/1, used after}: spend made without a hold
+# (accounted locally while Redis was down), charged once per id
+CHARGE = (
+    _EXPIRE
+    + """
+local b, d = KEYS[1], KEYS[2]
+if redis.call('HSETNX', d, ARGV[1], 1) == 1 then
+  redis.call('HINCRBYFLOAT', b, 'spent', tonumber(ARGV[2]))
+end
+touch(tonumber(ARGV[3]), b, d)
 return {1, tostring(used(b))}
 """
 )
@@ -152,6 +167,7 @@ class RedisBudgetStore:
         self._reserve = client.register_script(RESERVE)
         self._finish = client.register_script(FINISH)
         self._renew = client.register_script(RENEW)
+        self._charge = client.register_script(CHARGE)
         self._used: dict[tuple[str, int], float] = {}  # what Redis last said, per account
 
     @classmethod
@@ -189,10 +205,22 @@ class RedisBudgetStore:
         self._used[(key, window)] = used
         return limit - used
 
-    async def reserve(self, key: str, amount: float, limit: float, window_s: float) -> Lease | None:
+    def lease(self, key: str, amount: float, window_s: float) -> Lease:
+        """A new hold's identity (not yet in Redis): `reserve` it, or `release` it unreserved
+        (a release first makes a later reserve of the same lease refuse)."""
+        return Lease(key, self._window(window_s), window_s, amount, secrets.token_hex(8))
+
+    def note(self, key: str, window: int, delta: float) -> None:
+        """Adjusts the cached figure of an account by `delta` (an end Redis has not seen yet)."""
+        if (key, window) in self._used:
+            self._used[(key, window)] = max(0.0, self._used[(key, window)] + delta)
+
+    async def reserve(
+        self, key: str, amount: float, limit: float, window_s: float, lease: Lease | None = None
+    ) -> Lease | None:
         """Holds `amount` if it fits what is left of `limit` in the window, else None."""
-        window = self._window(window_s)
-        lease = Lease(key, window, window_s, amount, secrets.token_hex(8))
+        lease = lease or self.lease(key, amount, window_s)
+        window = lease.window
         ttl = self._ttl_ms(window, window_s)
         args = [repr(amount), repr(limit), self._lease_ms, lease.id, ttl]
         admitted, used = await self._reserve(keys=self._keys(key, window), args=args)
@@ -213,6 +241,13 @@ class RedisBudgetStore:
         applied, used = await self._finish(keys=keys, args=[lease.id, repr(actual), ttl])
         self._used[(lease.key, lease.window)] = float(used)
         return bool(int(applied))
+
+    async def charge(self, key: str, window: int, window_s: float, amount: float, id: str) -> None:
+        """Adds spend made without a hold in Redis, once per `id` (a retry charges once)."""
+        b, _, _, d = self._keys(key, window)
+        ttl = self._ttl_ms(window, window_s)
+        _, used = await self._charge(keys=[b, d], args=[id, repr(amount), ttl])
+        self._used[(key, window)] = float(used)
 
     async def renew(self, leases: Sequence[Lease]) -> int:
         """Extends the leases of running holds by `lease_s` from now; returns how many were

@@ -23,7 +23,7 @@ GPU = backend_view("gpu")
 def make(clock: Clock | None = None, **limit):
     store = MemoryBudgetStore(clock or Clock())
     spec = {"tenant": "acme", **limit}
-    return create("rate", {"limits": [spec]}, PluginHandle(budget_store=store)), store
+    return create("rate", {"limits": [spec]}, PluginHandle(rate_store=store)), store
 
 
 def test_requests_per_minute_admit_exactly_the_limit():
