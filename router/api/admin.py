@@ -81,11 +81,25 @@ class RouterAdminService(pb_grpc.RouterAdminServicer):
 
     def _info(self) -> pb.ConfigInfo:
         rt = self.router.runtime
+        shared = self.router.shared
+        fleet = shared.processes.fleet if shared is not None else []
         return pb.ConfigInfo(
             version=rt.loaded.version,
             source=rt.loaded.source,
             text=rt.loaded.text,
             loaded_at_unix=rt.loaded_at,
+            processes=[
+                pb.ProcessInfo(
+                    id=p.id,
+                    host=p.host,
+                    pid=p.pid,
+                    config_version=p.version,
+                    config_source=p.source,
+                    loaded_at_unix=p.loaded_at,
+                    seen_at_unix=p.seen_at,
+                )
+                for p in fleet
+            ],
         )
 
     async def GetConfig(

@@ -347,16 +347,36 @@ class GetConfigRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ConfigInfo(_message.Message):
-    __slots__ = ("version", "source", "text", "loaded_at_unix")
+    __slots__ = ("version", "source", "text", "loaded_at_unix", "processes")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LOADED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
     version: str
     source: str
     text: str
     loaded_at_unix: float
-    def __init__(self, version: _Optional[str] = ..., source: _Optional[str] = ..., text: _Optional[str] = ..., loaded_at_unix: _Optional[float] = ...) -> None: ...
+    processes: _containers.RepeatedCompositeFieldContainer[ProcessInfo]
+    def __init__(self, version: _Optional[str] = ..., source: _Optional[str] = ..., text: _Optional[str] = ..., loaded_at_unix: _Optional[float] = ..., processes: _Optional[_Iterable[_Union[ProcessInfo, _Mapping]]] = ...) -> None: ...
+
+class ProcessInfo(_message.Message):
+    __slots__ = ("id", "host", "pid", "config_version", "config_source", "loaded_at_unix", "seen_at_unix")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    SEEN_AT_UNIX_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    host: str
+    pid: int
+    config_version: str
+    config_source: str
+    loaded_at_unix: float
+    seen_at_unix: float
+    def __init__(self, id: _Optional[str] = ..., host: _Optional[str] = ..., pid: _Optional[int] = ..., config_version: _Optional[str] = ..., config_source: _Optional[str] = ..., loaded_at_unix: _Optional[float] = ..., seen_at_unix: _Optional[float] = ...) -> None: ...
 
 class ValidateConfigRequest(_message.Message):
     __slots__ = ("text",)

@@ -5,19 +5,11 @@ idempotent settles."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from router.state.redis_budgets import RedisBudgetStore
-from tests.redis_server import RedisServer, start_redis_server
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    """A real redis-server on a free loopback port for this module."""
-    with start_redis_server() as server:
-        yield server
 
 
 @pytest.fixture
