@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -76,10 +77,8 @@ class RouterProcess:
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.returncode is not None:
                 raise AssertionError(f"no such line in {self.lines[-20:]}")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new.wait(), min(left, 1.0))
-            except TimeoutError:
-                pass
 
     async def stop(self, timeout: float = 30) -> int:
         """SIGTERM (a graceful drain), then the exit code."""

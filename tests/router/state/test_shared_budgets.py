@@ -62,7 +62,7 @@ async def test_closed_refuses_while_redis_is_down(links, redis_server) -> None:
     try:
         hold = s.reserve("down", 0.1, 1.0, HOUR)
         assert hold is not None
-        with pytest.raises(StateUnavailable, match="unreachable.*budgets fail closed"):
+        with pytest.raises(StateUnavailable, match=r"unreachable.*budgets fail closed"):
             await s.confirm(hold)
         assert not link.up
         assert s.available("down", 1.0, HOUR) == pytest.approx(1.0)
