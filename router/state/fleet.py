@@ -5,8 +5,8 @@ account (router/state/shared_budgets.py: held locally, confirmed in Redis before
 a lease renewed while it runs), and gives it back when it ends; a router that dies gives its
 slots back when their leases lapse. A slot account has no window (it never resets) and settles
 at zero: only running generations count. The scheduler's view of the backend counts the fleet's
-generations (`in_flight`), refreshed every `state.sync_interval_s` and after each slot change
-here, so the capacity policy sees the shared load.
+generations (`in_flight`), re-read every `state.sync_interval_s` (the store syncs the accounts
+read) and after each slot change here, so the capacity policy sees the shared load.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from router.core.backend import Backend
 from router.core.budgets import Account, Holds
 from router.core.errors import ResourceExhausted
 from router.core.types import Usage
-from router.state.link import StateLink
 from router.state.shared_budgets import SharedBudgetStore
 
 FOREVER_S = float(2**31)  # one window for the store's lifetime: slots never reset
@@ -35,10 +34,9 @@ def limit_of(backend: Backend) -> int:
 class FleetSlots:
     """Slots per backend across the fleet; see the module docstring."""
 
-    def __init__(self, store: SharedBudgetStore, link: StateLink) -> None:
-        self._store = store
+    def __init__(self, store: SharedBudgetStore) -> None:
+        self._store = store  # syncs the slot accounts the views read
         self._limits: dict[str, int] = {}
-        link.every(link.config.sync_interval_s, self.refresh)
 
     def track(self, backends: Mapping[str, Backend]) -> None:
         """Counts the backends of a config version that have a `max_concurrency`."""
@@ -67,8 +65,3 @@ class FleetSlots:
         if hold is None:
             raise ResourceExhausted(f"{label}: all slots in use")
         return Holds(self._store, [Account(hold, label, _nothing)])
-
-    async def refresh(self) -> None:
-        """Reads every shared slot account from Redis."""
-        for name, limit in list(self._limits.items()):
-            await self._store.refresh(self._key(name), limit, FOREVER_S)

@@ -17,7 +17,8 @@ spent, held), `:z` (sorted set: hold id -> lease expiry, ms), `:a` (hash: hold i
 `:d` (hash: hold ids settled or released). All expire a window after their window ends.
 
 `available` answers from what the last operation on the key returned (the filter's view may lag
-other routers by one request: the reserve is what is exact); `refresh` reads it from Redis.
+other routers: the reserve is what is exact); `refresh` reads it from Redis, dropping the
+account's expired holds first.
 
 router/state/shared_budgets.py puts this store behind the router's synchronous BudgetStore
 interface, confirming each hold here before the request's first token.
@@ -120,6 +121,15 @@ return {1, tostring(used(b))}
 """
 )
 
+# KEYS: b z a -> used: drops expired holds, then reads the account
+PEEK = (
+    _EXPIRE
+    + """
+expire_dead(KEYS[1], KEYS[2], KEYS[3], now_ms())
+return tostring(used(KEYS[1]))
+"""
+)
+
 # KEYS: z; ARGV: lease_ms id... -> holds renewed (an expired or finished one is not revived)
 RENEW = """
 local t = redis.call('TIME')
@@ -168,6 +178,7 @@ class RedisBudgetStore:
         self._finish = client.register_script(FINISH)
         self._renew = client.register_script(RENEW)
         self._charge = client.register_script(CHARGE)
+        self._peek = client.register_script(PEEK)
         self._used: dict[tuple[str, int], float] = {}  # what Redis last said, per account
 
     @classmethod
@@ -197,13 +208,18 @@ class RedisBudgetStore:
         return limit - self._used.get((key, self._window(window_s)), 0.0)
 
     async def refresh(self, key: str, limit: float, window_s: float) -> float:
-        """What is left, read from Redis (expired holds still counted until the next reserve)."""
-        window = self._window(window_s)
-        b = self._keys(key, window)[0]
-        spent, held = await self._redis.hmget(b, "spent", "held")
-        used = float(spent or 0) + max(0.0, float(held or 0))
-        self._used[(key, window)] = used
-        return limit - used
+        """What is left, read from Redis (dropping expired holds first)."""
+        await self.refresh_many([(key, window_s)])
+        return self.available(key, limit, window_s)
+
+    async def refresh_many(self, accounts: Sequence[tuple[str, float]]) -> None:
+        """Reads many accounts (key, window_s) from Redis in one round trip."""
+        slots = [(key, self._window(window_s)) for key, window_s in accounts]
+        pipe = self._redis.pipeline(transaction=False)
+        for key, window in slots:
+            await self._peek(keys=self._keys(key, window)[:3], client=pipe)
+        for slot, used in zip(slots, await pipe.execute(), strict=True):
+            self._used[slot] = float(used)
 
     def lease(self, key: str, amount: float, window_s: float) -> Lease:
         """A new hold's identity (not yet in Redis): `reserve` it, or `release` it unreserved

@@ -46,7 +46,7 @@ class SharedState:
         self.budgets = SharedBudgetStore(self.link, "budgets", modes.budgets, clock)
         self.rates = SharedBudgetStore(self.link, "rate_limits", modes.rate_limits, clock)
         self.capacity = SharedBudgetStore(self.link, "capacity", modes.capacity, clock)
-        self.slots = FleetSlots(self.capacity, self.link)
+        self.slots = FleetSlots(self.capacity)
         self.health = SharedHealth(self.link, self.process)
         self.processes = Processes(self.link, self.process)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ from router.state.link import StateDown, StateLink
 from router.state.redis_budgets import Lease, RedisBudgetStore
 
 log = structlog.get_logger("tokenrouter")
+SEEN_S = 60.0  # an account not read for this long is no longer synced
+MAX_SYNCED = 1000  # accounts re-read per sync, at most (the most recently read)
 
 
 @dataclass(slots=True)
@@ -72,11 +75,16 @@ class SharedBudgetStore:
         self._journal: dict[str, tuple[Lease, float]] = {}  # fail-open spend to charge
         self.unconfirmed = 0  # holds admitted on local figures while Redis was down
         self.unconfirmed_amount = 0.0  # what they spent
+        # Accounts read lately -> (limit, when): re-read from Redis every sync, so a figure
+        # that refuses locally (other routers' holds, since ended or expired) cannot go stale.
+        self._seen: dict[tuple[str, float], float] = {}
         link.every(link.config.lease_s / 3, self.maintain)
+        link.every(link.config.sync_interval_s, self.sync)
 
     # The synchronous BudgetStore interface
 
     def available(self, key: str, limit: float, window_s: float) -> float:
+        self._seen[(key, window_s)] = time.monotonic()
         local_used = limit - self._local.available(key, limit, window_s)
         return self._redis.available(key, limit, window_s) - local_used
 
@@ -200,6 +208,14 @@ class SharedBudgetStore:
     async def refresh(self, key: str, limit: float, window_s: float) -> None:
         """Reads an account's figure from Redis (for views between this process's own calls)."""
         await self._link.call(lambda: self._redis.refresh(key, limit, window_s))
+
+    async def sync(self) -> None:
+        """Re-reads the accounts used in the last SEEN_S (the MAX_SYNCED latest), in one trip."""
+        cutoff = time.monotonic() - SEEN_S
+        self._seen = {a: t for a, t in self._seen.items() if t >= cutoff}
+        recent = sorted(self._seen, key=self._seen.__getitem__, reverse=True)[:MAX_SYNCED]
+        if recent:
+            await self._link.call(lambda: self._redis.refresh_many(recent))
 
     def pending(self) -> int:
         """Holds open here, finishes and charges not yet acknowledged (for tests and drains)."""

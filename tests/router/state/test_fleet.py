@@ -48,24 +48,26 @@ async def fleet(redis_server, tmp_path_factory) -> AsyncIterator[list[RouterProc
         await router.stop()
 
 
-async def spent_and_held(url: str, key: str, window_s: float) -> tuple[float, float]:
+async def spent_and_held(
+    url: str, key: str, window_s: float, prefix: str = PREFIX
+) -> tuple[float, float]:
     """An account's figures in Redis; `key` is "kind/account" (e.g. budgets/budget:0:acme:1d)."""
     client = aioredis.Redis.from_url(url)
     try:
         kind, account = key.split("/")
         window = int(time.time() // window_s)
-        b = f"{PREFIX}{kind}:{{{account}:{window}}}:b"
+        b = f"{prefix}{kind}:{{{account}:{window}}}:b"
         spent, held = await client.hmget(b, "spent", "held")
         return float(spent or 0), float(held or 0)
     finally:
         await client.aclose()
 
 
-async def settled(url: str, key: str, window_s: float) -> float:
+async def settled(url: str, key: str, window_s: float, prefix: str = PREFIX) -> float:
     """The account's spend once no hold is left (background settles done)."""
     deadline = time.monotonic() + 10
     while True:
-        spent, held = await spent_and_held(url, key, window_s)
+        spent, held = await spent_and_held(url, key, window_s, prefix)
         if held <= 1e-12 or time.monotonic() > deadline:
             assert held <= 1e-12, f"{held} still held"
             return spent

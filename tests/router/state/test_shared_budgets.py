@@ -149,3 +149,21 @@ async def test_cancelled_confirm_leaves_nothing_held(links) -> None:
     other = store(links())
     await other.refresh("cancel", 1.0, HOUR)
     assert other.available("cancel", 1.0, HOUR) == pytest.approx(1.0)
+
+
+async def test_a_figure_that_refuses_locally_is_synced(links) -> None:
+    """A router whose last figure says the budget is gone (another router's holds) refuses
+    locally without asking Redis; its sync re-reads the account, so once those holds end it
+    admits again."""
+    a_link = links(sync_interval_s=0.1)
+    a, b = store(a_link), store(links())
+    a_link.start()
+    held = b.reserve("sync", 1.0, 1.0, HOUR)
+    assert await b.confirm(held)
+    probe = a.reserve("sync", 0.5, 1.0, HOUR)
+    assert not await a.confirm(probe)  # learns that nothing is left
+    assert a.available("sync", 1.0, HOUR) == pytest.approx(0.0)
+    b.release(held)
+    await settle_all([b], 2.0)
+    await wait_for(lambda: a.available("sync", 1.0, HOUR) > 0.99)
+    assert await a.confirm(a.reserve("sync", 0.5, 1.0, HOUR))
