@@ -13,7 +13,6 @@ from pathlib import Path
 import grpc
 import pytest
 
-from router.api import router_pb2 as pb
 from router.state.fleet import FOREVER_S
 from tests.router.state.test_fleet import PREFIX, settled, spent_and_held
 from tests.router_process import RouterProcess, generate, request
