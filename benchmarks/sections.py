@@ -15,6 +15,7 @@ from benchmarks import (
     relay,
     route_overhead,
     routing_quality,
+    shared_state,
     solver_section,
     tool_calls,
     tool_calls_http,
@@ -68,5 +69,10 @@ SECTIONS: list[SectionSpec] = [
         "routing_quality",
         "Azure trace replays: the default profile vs baselines",
         routing_quality.run,
+    ),
+    SectionSpec(
+        "shared_state",
+        "Route and Generate latency with the Redis stores vs the in-memory ones",
+        shared_state.run,
     ),
 ]
