@@ -207,11 +207,9 @@ class RouterServer:
                 if self.tracing is not None:
                     await asyncio.to_thread(self.tracing.shutdown)
                 raise
-        if router.shared is not None:  # report the version; apply reloads others announce
-            rt = lambda: router.runtime  # noqa: E731
-            router.shared.processes.attach(
-                lambda: (rt().loaded.version, rt().loaded.source, rt().loaded_at),
-                lambda text: self.reload(text, sent=text is not None),
+        if router.shared is not None:
+            router.shared.attach(
+                lambda: router.runtime, lambda t: self.reload(t, sent=t is not None)
             )
         for name in ("", SERVICE_NAME, ADMIN_SERVICE_NAME):
             await health_servicer.set(name, grpc_health_servicer.SERVING)

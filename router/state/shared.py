@@ -15,6 +15,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -23,7 +24,7 @@ from router.core.handle import PluginHandle
 from router.core.token_window import TokenWindow
 from router.state.fleet import FleetSlots
 from router.state.link import StateDown, StateLink
-from router.state.processes import Processes
+from router.state.processes import Processes, Reload
 from router.state.shared_budgets import SharedBudgetStore, settle_all
 from router.state.shared_health import SharedHealth
 
@@ -58,6 +59,13 @@ class SharedState:
         """The plugin handle whose budget and rate stores are shared."""
         return PluginHandle(
             budget_store=self.budgets, rate_store=self.rates, token_window=token_window
+        )
+
+    def attach(self, runtime: Callable[[], Any], reload: Reload) -> None:
+        """Reports `runtime()`'s config version to the fleet; applies reloads others announce."""
+        self.processes.attach(
+            lambda: (runtime().loaded.version, runtime().loaded.source, runtime().loaded_at),
+            reload,
         )
 
     async def start(self) -> None:
