@@ -1,4 +1,4 @@
-"""rate-limit: per-tenant request and token rates per time window (a minute by default).
+"""rate-limit: per-tenant (and per-API-key) request and token rates per time window.
 
     requests(t)        = requests admitted for tenant t in the current window (held or done)
     tokens(t)          = their tokens: worst case while running, the real count once settled
@@ -13,17 +13,23 @@ budgets, and kept in the handle's budget store (the same reserve / settle / rele
 shared store makes them exact across processes). When a limit is why nothing is feasible, the
 request gets RESOURCE_EXHAUSTED naming it (HTTP: 429).
 Parameters:
-    limits ([]): list of {tenant, requests_per_minute, tokens_per_minute, window}; tenant "*"
-        gives every tenant its own limit; either rate may be left out; window (default 1m) is
-        seconds or a duration like "10s", "1m", "1h" — the rates are per that window.
+    limits ([]): list of {tenant, key, requests_per_minute, tokens_per_minute, window};
+        tenant (default "*") names one tenant, "*" gives every tenant its own limit; key (off
+        by default) makes it a limit per API key: a key id (the 12 hex digits after `trk_`)
+        limits that key, "*" gives every key of the tenant its own limit — a key limit only
+        applies to calls authenticated with a key (`server.tenant_keys_file`); either rate may
+        be left out; window (default 1m) is seconds or a duration like "10s", "1m", "1h" — the
+        rates are per that window.
 Example:
     limits:
       - {tenant: "*", requests_per_minute: 60, tokens_per_minute: 100000}
       - {tenant: acme, requests_per_minute: 600}
+      - {tenant: acme, key: "*", requests_per_minute: 100}   # each of acme's keys
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,16 +41,32 @@ from router.core.budgets import Account, BudgetStore, Holds
 from router.core.errors import ResourceExhausted
 from router.core.framework import BackendView, Constraint, RequestContext, SideLimit
 from router.core.handle import PluginHandle
-from router.core.types import Usage
+from router.core.types import Request, Usage
+
+_KEY_RE = re.compile(r"\*|[0-9a-f]{12}")
 
 
 class LimitSpec(Params):
-    tenant: str = Field(min_length=1)
+    tenant: str = Field("*", min_length=1)
+    key: str | None = Field(None, description='"*" or a key id: a limit per API key')
     requests_per_minute: int | None = Field(None, ge=0)
     tokens_per_minute: int | None = Field(None, ge=0)
     window: float = Field(60.0, description="seconds")
 
     _window = field_validator("window", mode="before")(duration)
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and not _KEY_RE.fullmatch(value):
+            raise ValueError('must be "*" or a key id (the 12 hex digits after trk_)')
+        return value
+
+    def covers(self, request: Request) -> bool:
+        """Whether this limit counts `request` (its tenant, and its key for a key limit)."""
+        if self.tenant not in (request.tenant, "*"):
+            return False
+        return self.key is None or (bool(request.api_key) and self.key in (request.api_key, "*"))
 
 
 class RateLimitParams(Params):
@@ -68,20 +90,23 @@ class RateLimit:
         self.params = params
         self.store = store
 
-    def _accounts(self, tenant: str) -> list[_Account]:
+    def _accounts(self, request: Request) -> list[_Account]:
         out = []
         for i, spec in enumerate(self.params.limits):
-            if spec.tenant not in (tenant, "*"):
+            if not spec.covers(request):
                 continue
             window = duration_text(spec.window)
+            who = request.tenant
+            if spec.key is not None:
+                who = f"{who} key {request.api_key}"
             for tokens, limit in (
                 (False, spec.requests_per_minute),
                 (True, spec.tokens_per_minute),
             ):
                 if limit is not None:
                     what = "tokens" if tokens else "requests"
-                    label = f"rate limit {tenant}: {what} per {window}"
-                    key = f"{self.name}:{i}:{tenant}:{what}:{window}"
+                    label = f"rate limit {who}: {what} per {window}"
+                    key = f"{self.name}:{i}:{who}:{what}:{window}"
                     out.append(_Account(label, key, float(limit), spec.window, tokens))
         return out
 
@@ -95,7 +120,7 @@ class RateLimit:
         return self.store.available(a.key, a.limit, a.window)
 
     def filter(self, ctx: RequestContext, backend: BackendView) -> str | None:
-        for a in self._accounts(ctx.request.tenant):
+        for a in self._accounts(ctx.request):
             amount = self._amount(a, ctx, backend)
             if amount > (left := self._left(a)):
                 return f"{a.label}: {max(left, 0):g} left, the request needs {amount:g}"
@@ -106,14 +131,14 @@ class RateLimit:
     ) -> list[Constraint]:
         seen: dict[str, tuple[_Account, dict[tuple[int, str], float]]] = {}
         for i, ctx in enumerate(batch):
-            for a in self._accounts(ctx.request.tenant):
+            for a in self._accounts(ctx.request):
                 _, weights = seen.setdefault(a.key, (a, {}))
                 for b in backends:
                     weights[(i, b.name)] = self._amount(a, ctx, b)
         return [SideLimit(a.label, w, max(0.0, self._left(a))) for a, w in seen.values()]
 
     def reserve(self, ctx: RequestContext, backend: BackendView) -> Holds | None:
-        accounts = self._accounts(ctx.request.tenant)
+        accounts = self._accounts(ctx.request)
         if not accounts:
             return None
         held: list[Account] = []

@@ -5,6 +5,9 @@ ListBackends) needs the metadata `authorization: Bearer <key>`. A missing, malfo
 key gets UNAUTHENTICATED; a request that names another tenant than its key's gets
 PERMISSION_DENIED (in RouteBatch: any entry); a request that names none gets the key's tenant.
 Keys are compared in constant time and never appear in a log line or an error message.
+The public id of the key a gRPC call authenticated with is in `CALLER_KEY` for the rest of the
+call (the gate sets it; the servicer puts it on the request as `api_key`, which per-key rate
+limits count by).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Iterable
+from contextvars import ContextVar
 
 import structlog
 
@@ -19,6 +23,10 @@ from router.api.keys import KeyEntry, hash_key, key_id, load_keys
 from router.core.errors import Code, RouterError
 
 log = structlog.get_logger("tokenrouter")
+
+# The public id of the API key of the gRPC call being served ("" with tenant keys off). A
+# context variable: the gate sets it in the call's task, before the servicer runs.
+CALLER_KEY: ContextVar[str] = ContextVar("tokenrouter_caller_key", default="")
 
 
 class Unauthenticated(RouterError):
@@ -62,6 +70,10 @@ class TenantAuth:
 
     def tenant_of(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
         """The tenant whose key the call carries; raises Unauthenticated otherwise."""
+        return self.caller(metadata).tenant
+
+    def caller(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> KeyEntry:
+        """The key the call carries (its id and tenant); raises Unauthenticated otherwise."""
         key = bearer(metadata)
         if key is None:
             raise Unauthenticated("missing API key: send metadata authorization: Bearer <key>")
@@ -71,7 +83,7 @@ class TenantAuth:
         expected = entry.sha256.encode() if entry else b"0" * len(presented)
         if not hmac.compare_digest(presented, expected) or entry is None:
             raise Unauthenticated("unknown API key")
-        return entry.tenant
+        return entry
 
     def check(self, claimed: str, tenant: str, field: str = "tenant") -> str:
         """The tenant a request runs as: its key's; naming another one is PERMISSION_DENIED."""

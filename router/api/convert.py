@@ -29,15 +29,20 @@ TIER_TO_PB = {Tier.EDGE: pb.EDGE, Tier.CLOUD_GPU: pb.CLOUD_GPU, Tier.REMOTE_API:
 
 
 def request_from_pb(
-    msg: pb.GenerateRequest, config: Config, prefix: str = "", deadline: float | None = None
+    msg: pb.GenerateRequest,
+    config: Config,
+    prefix: str = "",
+    deadline: float | None = None,
+    api_key: str = "",
 ) -> Request:
     """Validates a GenerateRequest and fills in the configured defaults.
 
     `prefix` is put before the field names in errors (e.g. "requests[2]." in RouteBatch);
-    `deadline` (time.monotonic()) is the call's, if it has one.
+    `deadline` (time.monotonic()) is the call's, if it has one; `api_key` is the public id of
+    the key the call authenticated with (never taken from the message).
     """
     try:
-        return _request(msg, config, deadline)
+        return _request(msg, config, deadline, api_key)
     except InvalidArgument as exc:
         raise exc.within(prefix) from None
 
@@ -54,7 +59,9 @@ def new_request_id() -> str:
 _PRIVACY = {int(p): p for p in Privacy}
 
 
-def _request(msg: pb.GenerateRequest, config: Config, deadline: float | None) -> Request:
+def _request(
+    msg: pb.GenerateRequest, config: Config, deadline: float | None, api_key: str
+) -> Request:
     limits, defaults = config.limits, config.defaults
     request_id, tenant, model, profile = msg.request_id, msg.tenant, msg.model, msg.profile
     max_id = limits.max_id_chars
@@ -147,6 +154,7 @@ def _request(msg: pb.GenerateRequest, config: Config, deadline: float | None) ->
         metadata=metadata,
         features=_features(features) if features else (),
         deadline=deadline,
+        api_key=api_key,
         **agent,
     )
 

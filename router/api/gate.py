@@ -9,7 +9,7 @@ A server interceptor that takes the request as bytes and, in order:
    (an unknown caller costs no parsing);
 3. decodes it, answering INVALID_ARGUMENT for bytes that are not the request message (a string
    field that is not UTF-8, for instance) instead of gRPC's INTERNAL, and stamps the key's
-   tenant on the request (router/api/auth.py).
+   tenant on the request (router/api/auth.py); the key's public id goes in `auth.CALLER_KEY`.
 Health checking and reflection pass untouched.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 
 from router.api import router_pb2 as pb
-from router.api.auth import TenantAuth
+from router.api.auth import CALLER_KEY, TenantAuth
 from router.core.errors import RouterError
 
 PACKAGE = "/tokenrouter.v1."
@@ -109,9 +109,11 @@ class Gate(grpc.aio.ServerInterceptor):
         tenant = ""
         if auth is not None:  # before decoding: an unknown caller costs no parsing
             try:
-                tenant = auth.tenant_of(context.invocation_metadata())
+                caller = auth.caller(context.invocation_metadata())
             except RouterError as exc:
                 await context.abort(getattr(grpc.StatusCode, exc.code), str(exc))
+            tenant = caller.tenant
+            CALLER_KEY.set(caller.id)
         try:
             msg = decode(raw) if decode is not None else raw
         except Exception:

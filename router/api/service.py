@@ -12,6 +12,7 @@ import structlog
 from router.api import convert
 from router.api import router_pb2 as pb
 from router.api import router_pb2_grpc as pb_grpc
+from router.api.auth import CALLER_KEY
 from router.core.backend import TextDelta
 from router.core.errors import InvalidArgument, RouterError
 from router.core.types import Decision, Request
@@ -47,7 +48,9 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
         left = context.time_remaining()
         deadline = None if left is None else time.monotonic() + left
         try:
-            return convert.request_from_pb(msg, self.router.config, deadline=deadline)
+            return convert.request_from_pb(
+                msg, self.router.config, deadline=deadline, api_key=CALLER_KEY.get()
+            )
         except Exception as exc:
             await abort(context, exc)
             raise  # unreachable: abort raises
@@ -100,8 +103,9 @@ class TokenRouterService(pb_grpc.TokenRouterServicer):
                 raise InvalidArgument(
                     "requests", f"{len(request.requests)} requests exceed the limit of {limit}"
                 )
+            key = CALLER_KEY.get()
             reqs = [
-                convert.request_from_pb(r, config, prefix=f"requests[{i}].")
+                convert.request_from_pb(r, config, prefix=f"requests[{i}].", api_key=key)
                 async for i, r in sliced(enumerate(request.requests))
             ]
             results = await self.router.route_batch(reqs)

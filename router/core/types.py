@@ -133,6 +133,7 @@ class Request:
     stop: tuple[str, ...] = ()
     top_p: float | None = None
     seed: int | None = None
+    api_key: str = ""  # public id of the API key the call came with ("" with tenant keys off)
 
     def __post_init__(self) -> None:
         # `features` always holds what the request uses, listed by the client or not, so the

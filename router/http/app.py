@@ -27,6 +27,7 @@ import orjson
 
 from router.api.addresses import host_is_loopback
 from router.api.auth import PermissionDenied, TenantAuth, Unauthenticated, bearer
+from router.api.keys import KeyEntry
 from router.core.errors import InvalidArgument, ResourceExhausted
 from router.http import driver
 from router.http.face import Face
@@ -88,7 +89,7 @@ class HttpApp:
                 await self._generate(face, scope, receive, exchange)
             elif path == "/v1/models":
                 _only_get(method)
-                self._tenant(headers)
+                self._caller(headers)
                 await exchange.respond(200, self._models(self.router))
             elif path == "/healthz":
                 _only_get(method)
@@ -110,14 +111,14 @@ class HttpApp:
                 raise
             await exchange.fail(face or self._default_face, http_error(exc))
 
-    def _tenant(self, headers: dict[str, str]) -> str | None:
-        """The key's tenant with tenant keys on (raises Unauthenticated), else None."""
+    def _caller(self, headers: dict[str, str]) -> KeyEntry | None:
+        """The caller's key with tenant keys on (raises Unauthenticated), else None."""
         auth = self._auth()
         if auth is None:
             return None
         key = headers.get("x-api-key")
         metadata = [("authorization", f"Bearer {key}")] if key else headers.items()
-        return auth.tenant_of(metadata)
+        return auth.caller(metadata)
 
     async def _generate(
         self, face: Face, scope: dict, receive: Receive, exchange: driver.Exchange
@@ -132,11 +133,11 @@ class HttpApp:
 
     async def _answer(self, face: Face, receive: Receive, exchange: driver.Exchange) -> None:
         headers = exchange.headers
-        tenant = self._tenant(headers)  # before reading the body: an unknown caller costs nothing
+        caller = self._caller(headers)  # before reading the body: an unknown caller costs nothing
         raw = await self._body(headers, receive)
         body = await _decode(raw)
         parsed, request = driver.build_request(
-            self.router, face, body, headers, tenant, self._auth()
+            self.router, face, body, headers, caller, self._auth()
         )
         tracing.describe(request)
         task = asyncio.current_task()

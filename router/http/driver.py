@@ -20,6 +20,7 @@ from typing import Any
 from router.api import convert
 from router.api import router_pb2 as pb
 from router.api.auth import TenantAuth
+from router.api.keys import KeyEntry
 from router.core.backend import TextDelta
 from router.core.errors import InvalidArgument
 from router.core.types import Decision, Request, Usage
@@ -75,7 +76,7 @@ def build_request(
     face: Face,
     body: Any,
     headers: dict[str, str],
-    tenant: str | None,
+    caller: KeyEntry | None,
     auth: TenantAuth | None,
 ) -> tuple[Parsed, Request]:
     """The checked request of a decoded body (raises RouterError naming the field)."""
@@ -85,10 +86,11 @@ def build_request(
     routing.apply(fields, headers, body)
     parsed = face.parse(body)
     parsed.request.MergeFrom(fields)
-    if auth is not None and tenant is not None:
-        parsed.request.tenant = auth.check(parsed.request.tenant, tenant)
+    if auth is not None and caller is not None:
+        parsed.request.tenant = auth.check(parsed.request.tenant, caller.tenant)
+    key = caller.id if caller is not None else ""
     try:
-        return parsed, convert.request_from_pb(parsed.request, router.config)
+        return parsed, convert.request_from_pb(parsed.request, router.config, api_key=key)
     except InvalidArgument as exc:  # named as the gRPC message has it; the face may rename it
         rename = parsed.rename or getattr(face, "field", None)
         if rename is None:

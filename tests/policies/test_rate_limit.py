@@ -1,5 +1,6 @@
-"""rate_limit policy: requests and tokens per window per tenant, reserve/settle/release, batch
-constraints, and a real server answering the request past the limit with RESOURCE_EXHAUSTED."""
+"""rate_limit policy: requests and tokens per window per tenant and per API key,
+reserve/settle/release, batch constraints, and a real server answering the request past the
+limit with RESOURCE_EXHAUSTED."""
 
 from __future__ import annotations
 
@@ -74,10 +75,28 @@ def test_a_batch_of_one_tenant_shares_what_is_left():
     assert limit.weights == {(0, "gpu"): 1.0, (1, "gpu"): 1.0}
 
 
-@pytest.mark.parametrize("spec", [{"requests_per_minute": -1}, {"window": "soon"}])
+def test_a_key_limit_counts_each_key_of_the_tenant_on_its_own():
+    """key "*": each API key has its own window, named in the reason; a call without a key
+    (tenant keys off) is not bound by a key limit; a key id limits only that key."""
+    policy, _ = make(key="*", requests_per_minute=1)
+    a, b = context(tenant="acme", api_key="0123456789ab"), context(tenant="acme", api_key="b" * 12)
+    policy.reserve(a, GPU).settle(Usage())
+    assert policy.filter(a, GPU) == (
+        "rate limit acme key 0123456789ab: requests per 1m: 0 left, the request needs 1"
+    )
+    assert policy.filter(b, GPU) is None
+    assert policy.reserve(context(tenant="acme"), GPU) is None
+    one, _ = make(key="0123456789ab", requests_per_minute=0)
+    assert one.filter(a, GPU) is not None and one.filter(b, GPU) is None
+
+
+@pytest.mark.parametrize(
+    "spec", [{"requests_per_minute": -1}, {"window": "soon"}, {"key": "trk_0123456789ab"}]
+)
 def test_bad_parameters_are_rejected(spec):
-    """A negative rate or an unreadable window is a validation error."""
-    with pytest.raises(Exception, match=r"requests_per_minute|duration"):
+    """A negative rate, an unreadable window or a key that is not "*" or a key id is a
+    validation error."""
+    with pytest.raises(Exception, match=r"requests_per_minute|duration|key id"):
         make(**spec)
 
 
@@ -113,3 +132,43 @@ async def test_a_server_refuses_the_request_past_the_limit(start_http) -> None:
         )
     assert response.status_code == 429 and response.headers["retry-after"]
     assert "rate limit acme" in response.json()["error"]["message"]
+
+
+async def test_a_key_limit_counts_the_key_a_call_authenticated_with(start_http, tmp_path) -> None:
+    """Through a real server with tenant keys: one request a minute per key, so a key's second
+    call is refused naming that key over gRPC and HTTP while the tenant's other key still
+    passes."""
+    from router.api import keys
+    from router.api import router_pb2_grpc as pb_grpc
+
+    path = tmp_path / "keys.yaml"
+    (first, key1), (_, key2) = keys.create_key(path, "acme"), keys.create_key(path, "acme")
+    config = scripted_config()
+    config["server"]["tenant_keys_file"] = str(path)
+    config["policies"]["rate"] = {
+        "type": "rate-limit",
+        "parameters": {"limits": [{"key": "*", "requests_per_minute": 1}]},
+    }
+    config["profiles"]["default"]["policies"].append({"policy": "rate"})
+    running = await start_http(config)
+    channel = grpc.aio.insecure_channel(running.grpc_target)
+    stub = pb_grpc.TokenRouterStub(channel)
+
+    async def generate(key: str) -> None:
+        metadata = (("authorization", f"Bearer {key}"),)
+        [r async for r in stub.Generate(request(), metadata=metadata)]
+
+    await generate(key1)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await generate(key1)
+    await generate(key2)
+    await channel.close()
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert f"rate limit acme key {first.id}: requests per 1m" in err.value.details()
+    body = {"model": "auto", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(base_url=running.base_url) as client:
+        response = await client.post(
+            "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key1}"}
+        )
+    assert response.status_code == 429
+    assert f"key {first.id}" in response.json()["error"]["message"]
