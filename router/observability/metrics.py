@@ -12,8 +12,8 @@ Two kinds of metrics:
   (`decided`) and per fallback; label children are resolved once per label set and cached, and
   nothing runs per token.
 - Read at scrape time (router/observability/state.py): health, ejections, in-flight and queued
-  per backend, budgets per configured tenant, the config version. They cost nothing between
-  scrapes.
+  per backend, budgets per configured tenant, the config version; and the shared state's Redis
+  link (router/observability/shared_state.py). They cost nothing between scrapes.
 
 Inter-token time is the request's mean gap between output tokens (time per output token):
 (total time - time to first token) / (completion tokens - 1), observed once per request. A
@@ -39,10 +39,12 @@ from router.core.token_window import TokenWindow
 from router.core.types import Decision, Request, Usage
 from router.observability import labels
 from router.observability.labels import LabelDomain
+from router.observability.shared_state import SharedStateCollector
 from router.observability.state import StateCollector
 
 if TYPE_CHECKING:
     from router.runtime.context import Runtime
+    from router.state.shared import SharedState
 
 # Seconds. Decisions take microseconds to a solver time limit; first tokens milliseconds (a warm
 # edge model) to tens of seconds (a cold or queued one); output tokens ~1 ms to ~1 s apart.
@@ -75,12 +77,14 @@ class Metrics:
     """A router's metrics; see the module docstring.
 
     `runtime`: returns the router's current config version (None before the first one), read at
-    scrape time; `token_window`: the router's tokens-per-minute accounting."""
+    scrape time; `token_window`: the router's tokens-per-minute accounting; `shared`: its state
+    in Redis, if any (router/observability/shared_state.py)."""
 
     def __init__(
         self,
         runtime: Callable[[], Runtime | None] = lambda: None,
         token_window: TokenWindow | None = None,
+        shared: Callable[[], SharedState | None] = lambda: None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.domain = LabelDomain()
@@ -159,6 +163,7 @@ class Metrics:
         self._durations: dict[tuple[str, str, str], Histogram] = {}
         self._solvers: dict[str, tuple[Histogram, Counter]] = {}
         r.register(StateCollector(runtime, token_window))
+        r.register(SharedStateCollector(shared))
 
     def learn(self, runtime: Runtime) -> None:
         """Takes a new config version's backends and profiles as label values."""

@@ -50,7 +50,9 @@ class Router:
         self.request_log: RequestLog | None = None
         self.shared: SharedState | None = None  # state in Redis (`state.backend: redis`)
         # Prometheus metrics (router/observability/), kept across reloads; state read at scrape.
-        self.metrics = Metrics(lambda: getattr(self, "runtime", None), self.handle.token_window)
+        self.metrics = Metrics(
+            lambda: getattr(self, "runtime", None), self.handle.token_window, lambda: self.shared
+        )
 
     @classmethod
     async def create(cls, loaded: LoadedConfig, registry: Registry | None = None) -> Router:

@@ -217,6 +217,10 @@ class SharedBudgetStore:
         if recent:
             await self._link.call(lambda: self._redis.refresh_many(recent))
 
+    def unsent(self) -> int:
+        """Finishes and fail-open charges Redis has not acknowledged yet."""
+        return len(self._unacked) + len(self._journal)
+
     def pending(self) -> int:
         """Holds open here, finishes and charges not yet acknowledged (for tests and drains)."""
         return len(self._open) + len(self._unacked) + len(self._journal)
