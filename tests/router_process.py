@@ -1,4 +1,5 @@
-"""A real `tokenrouter serve` process for tests: started on a free port, its JSON log read."""
+"""Real `tokenrouter serve` processes for tests: their JSON log read as it comes
+(`LoggedProcess`), and one router started on a free port (`RouterProcess`)."""
 
 from __future__ import annotations
 
@@ -20,32 +21,66 @@ from router.api import router_pb2_grpc as pb_grpc
 CLI = [sys.executable, "-m", "router.tools.cli"]
 
 
-class RouterProcess:
-    """One `serve` process; `port` is its gRPC port once `start` returned."""
+async def serve(config: Path, *extra: str) -> asyncio.subprocess.Process:
+    """`tokenrouter serve` on `config`, gRPC on a free port, JSON log lines on its stderr."""
+    return await asyncio.create_subprocess_exec(
+        *CLI,
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        "0",
+        "--log-json",
+        *extra,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+class LoggedProcess:
+    """A child process whose stderr lines are kept in `lines` (JSON ones decoded)."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.lines: list[dict[str, Any]] = []
-        self.port = 0
         self._new = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            text = raw.decode(errors="replace")
+            self.lines.append(json.loads(text) if text.startswith("{") else {"text": text})
+            self._new.set()
+        self._new.set()
+
+    async def line(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict:
+        """The first log line `match` accepts, waiting for it up to `timeout` s (an
+        AssertionError showing the last lines when it does not come, or the log ended)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.lines:
+                if match(line):
+                    return line
+            self._new.clear()
+            left = deadline - time.monotonic()
+            if left <= 0 or self._reader.done():
+                raise AssertionError(f"no such line in {self.lines[-20:]}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new.wait(), min(left, 1.0))
+
+
+class RouterProcess(LoggedProcess):
+    """One `serve` process; `port` is its gRPC port once `start` returned."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        super().__init__(proc)
+        self.port = 0
         self.channel: grpc.aio.Channel | None = None
 
     @classmethod
     async def start(cls, config: Path, *extra: str) -> RouterProcess:
-        proc = await asyncio.create_subprocess_exec(
-            *CLI,
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            "0",
-            "--log-json",
-            *extra,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self = cls(proc)
+        self = cls(await serve(config, *extra))
         serving = await self.line(lambda x: x.get("event") == "serving")
         self.port = int(serving["port"])
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
@@ -58,27 +93,6 @@ class RouterProcess:
     @property
     def admin(self) -> pb_grpc.RouterAdminStub:
         return pb_grpc.RouterAdminStub(self.channel)
-
-    async def _read(self) -> None:
-        assert self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            text = raw.decode(errors="replace")
-            self.lines.append(json.loads(text) if text.startswith("{") else {"text": text})
-            self._new.set()
-
-    async def line(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict:
-        """The first log line `match` accepts, waiting for it up to `timeout` s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in self.lines:
-                if match(line):
-                    return line
-            self._new.clear()
-            left = deadline - time.monotonic()
-            if left <= 0 or self.proc.returncode is not None:
-                raise AssertionError(f"no such line in {self.lines[-20:]}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new.wait(), min(left, 1.0))
 
     async def stop(self, timeout: float = 30) -> int:
         """SIGTERM (a graceful drain), then the exit code."""

@@ -12,27 +12,10 @@ from pathlib import Path
 import grpc
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
 
 from router.api import router_pb2 as pb
-from tests.router_process import RouterProcess, generate, request
-
-PREFIX = "fleet:"
-COST = 125.0  # $ per million completion tokens: a token costs $0.000125
-TEXT = "one two three four five six seven eight"  # 8 tokens: $0.001 per served request
-
-CONFIG = """
-server: {{watch_config: false, grace_period_s: 5, admin_loopback: true}}
-state: {{backend: redis, url: "{url}", prefix: "{prefix}", sync_interval_s: 0.2}}
-backends:
-  gpu: {{type: scripted, model: m, text: "{text}", price: {{output_per_mtok: {cost}}}}}
-policies:
-  budget: {{type: budget, parameters: {{budgets: [{{tenant: acme, limit_usd: 0.05, window: 1d}}]}}}}
-  rate: {{type: rate-limit, parameters: {{limits: [{{tenant: rl, requests_per_minute: 40}}]}}}}
-profiles:
-  default: {{policies: [{{policy: budget}}, {{policy: rate}}]}}
-"""
-
+from tests.fleet import run_all, settled, start_fleet
+from tests.router_process import RouterProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -41,50 +24,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 async def fleet(redis_server, tmp_path_factory) -> AsyncIterator[list[RouterProcess]]:
     """Three `serve` processes on one config naming the module's Redis."""
     path = Path(tmp_path_factory.mktemp("fleet")) / "router.yaml"
-    path.write_text(CONFIG.format(url=redis_server.url, prefix=PREFIX, text=TEXT, cost=COST))
-    routers = await asyncio.gather(*(RouterProcess.start(path) for _ in range(3)))
-    yield list(routers)
+    routers = await start_fleet(path, redis_server.url)
+    yield routers
     for router in routers:
         await router.stop()
-
-
-async def spent_and_held(
-    url: str, key: str, window_s: float, prefix: str = PREFIX
-) -> tuple[float, float]:
-    """An account's figures in Redis; `key` is "kind/account" (e.g. budgets/budget:0:acme:1d)."""
-    client = aioredis.Redis.from_url(url)
-    try:
-        kind, account = key.split("/")
-        window = int(time.time() // window_s)
-        b = f"{prefix}{kind}:{{{account}:{window}}}:b"
-        spent, held = await client.hmget(b, "spent", "held")
-        return float(spent or 0), float(held or 0)
-    finally:
-        await client.aclose()
-
-
-async def settled(url: str, key: str, window_s: float, prefix: str = PREFIX) -> float:
-    """The account's spend once no hold is left (background settles done)."""
-    deadline = time.monotonic() + 10
-    while True:
-        spent, held = await spent_and_held(url, key, window_s, prefix)
-        if held <= 1e-12 or time.monotonic() > deadline:
-            assert held <= 1e-12, f"{held} still held"
-            return spent
-        await asyncio.sleep(0.05)
-
-
-async def run_all(fleet: list[RouterProcess], tenant: str, n: int, max_tokens: int) -> tuple:
-    async def one(i: int) -> pb.Usage | grpc.aio.AioRpcError:
-        try:
-            return await generate(fleet[i % 3].stub, request(tenant, max_tokens))
-        except grpc.aio.AioRpcError as exc:
-            return exc
-
-    results = await asyncio.gather(*(one(i) for i in range(n)))
-    served = [r for r in results if isinstance(r, pb.Usage)]
-    refused = [r for r in results if not isinstance(r, pb.Usage)]
-    return served, refused
 
 
 async def test_three_routers_never_overspend_one_budget(fleet, redis_server) -> None:

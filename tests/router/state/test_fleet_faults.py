@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from router.state.fleet import FOREVER_S
-from tests.router.state.test_fleet import PREFIX, settled, spent_and_held
+from tests.fleet import PREFIX, settled, spent_and_held
 from tests.router_process import RouterProcess, generate, request
 
 SLOW_TEXT = " ".join(f"w{i}" for i in range(40))
@@ -34,7 +34,7 @@ profiles:
 OUTAGE = """
 server: {{watch_config: false, grace_period_s: 5}}
 state: {{backend: redis, url: "{url}", prefix: "{prefix}", lease_s: 2, sync_interval_s: 0.2,
-         retry_s: 0.2, timeout_ms: 200, on_unavailable: {{budgets: {mode}}}}}
+         retry_s: 0.2, timeout_ms: 1000, on_unavailable: {{budgets: {mode}}}}}
 backends:
   gpu: {{type: scripted, model: m, text: "a b c d", token_interval_ms: 5,
          price: {{output_per_mtok: 1000}}}}
@@ -148,7 +148,8 @@ async def test_redis_killed_budgets_fail_closed_and_recover(redis_server, tmp_pa
     assert during and all(e[2] == grpc.StatusCode.UNAVAILABLE for e in during)
     assert all("shared state" in e[3] and "fail closed" in e[3] for e in during)
     after = [e for e in log if e[0] > up + 1.5]
-    assert after and all(e[2] == grpc.StatusCode.OK for e in after)
+    late = [(e[0] - up, e[2], e[3]) for e in after if e[2] != grpc.StatusCode.OK]
+    assert after and not late, late[:3]
     assert spent == pytest.approx(sum(e[4] for e in log))
 
 

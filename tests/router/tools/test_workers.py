@@ -3,137 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
 import signal
 import socket
-import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
 
 import grpc
-import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-CLI = [sys.executable, "-m", "router.tools.cli"]
+from tests.router_process import CLI
+from tests.workers_fleet import fetch, pids_answering, write
+
 BASE = "server: {watch_config: false, grace_period_s: 10}\nbackends:\n"
 SLOW = "  b: {type: scripted, model: m, text: '%s', token_interval_ms: 100}\n" % ("word " * 20)
-
-
-class Fleet:
-    """A `serve --workers` supervisor with its JSON log lines (its own and its workers')."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[dict[str, Any]] = []
-        self._new = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def start(cls, config: Path, *extra: str) -> Fleet:
-        proc = await asyncio.create_subprocess_exec(
-            *CLI,
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            "0",
-            "--http-port",
-            "0",
-            "--log-json",
-            *extra,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        return cls(proc)
-
-    async def _read(self) -> None:
-        assert self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            text = raw.decode(errors="replace")
-            self.lines.append(json.loads(text) if text.startswith("{") else {"text": text})
-            self._new.set()
-
-    async def line(self, match: Callable[[dict[str, Any]], bool], timeout: float = 20) -> dict:
-        """The first log line `match` accepts, waiting for it up to `timeout` s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in self.lines:
-                if match(line):
-                    return line
-            self._new.clear()
-            left = deadline - time.monotonic()
-            assert left > 0, f"no such line in {self.lines}"
-            await asyncio.wait_for(self._new.wait(), left)
-
-    async def serving(self) -> dict:
-        """The supervisor's `serving` line (with the workers' pids and the ports)."""
-        return await self.line(lambda x: x.get("event") == "serving" and "workers" in x)
-
-    async def finish(self, timeout: float = 30) -> int:
-        await asyncio.wait_for(self.proc.wait(), timeout)
-        await self._reader
-        return self.proc.returncode
-
-
-async def fetch(port: int, path: str, body: dict | None = None) -> tuple[int, dict, bytes]:
-    """One request over a fresh connection: status, headers, the whole body (raw)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    data = json.dumps(body).encode() if body is not None else b""
-    method = "POST" if body is not None else "GET"
-    writer.write(
-        f"{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n".encode()
-        + data
-    )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    lines = head.decode().split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
-    rest = await asyncio.wait_for(reader.read(), 20)
-    writer.close()
-    return int(lines[0].split()[1]), headers, rest
-
-
-async def pids_answering(port: int, want: set[int], tries: int = 200) -> set[int]:
-    """Sends /healthz over fresh connections until every pid in `want` answered (at most
-    `tries`); returns the pids seen."""
-    seen: set[int] = set()
-    for _ in range(tries):
-        status, headers, _ = await fetch(port, "/healthz")
-        assert status == 200
-        seen.add(int(headers["x-tokenrouter-worker"]))
-        if want <= seen:
-            break
-    return seen
-
-
-@pytest.fixture
-async def start() -> AsyncIterator[Callable[..., Any]]:
-    """Starts fleets (Fleet.start); any still running at the end is killed with its workers."""
-    fleets: list[Fleet] = []
-
-    async def starter(config: Path, *extra: str) -> Fleet:
-        fleets.append(await Fleet.start(config, *extra))
-        return fleets[-1]
-
-    yield starter
-    for fleet in fleets:
-        if fleet.proc.returncode is None:
-            pids = {p for x in fleet.lines for p in x.get("workers", [x.get("worker")]) if p}
-            for pid in (fleet.proc.pid, *pids):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        await fleet.finish()
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "router.yaml"
-    path.write_text(text)
-    return path
 
 
 async def test_two_workers_both_serve_on_shared_ports(tmp_path, start):
