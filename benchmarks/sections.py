@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from benchmarks import (
     edge_streaming,
+    fleet_budget,
     http_faces,
     http_streaming,
     load,
@@ -19,6 +20,7 @@ from benchmarks import (
     solver_section,
     tool_calls,
     tool_calls_http,
+    workers,
 )
 from benchmarks.harness import SectionSpec
 
@@ -74,5 +76,15 @@ SECTIONS: list[SectionSpec] = [
         "shared_state",
         "Route and Generate latency with the Redis stores vs the in-memory ones",
         shared_state.run,
+    ),
+    SectionSpec(
+        "fleet_budget",
+        "overspend of one tenant budget shared by three router processes on Redis",
+        fleet_budget.run,
+    ),
+    SectionSpec(
+        "workers",
+        "Route/s of one machine with serve --workers 2 vs one process",
+        workers.run,
     ),
 ]
