@@ -83,6 +83,7 @@ class StateLink:
         self._periodic: list[tuple[float, Callable[[], Awaitable[None]]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.Task[None] | None = None
+        self._closing = False
 
     @property
     def up(self) -> bool:
@@ -137,7 +138,7 @@ class StateLink:
     async def _run(self) -> None:
         due = [0.0] * len(self._periodic)
         tick = min([self.config.retry_s, *(i for i, _ in self._periodic)]) / 2
-        while True:
+        while not self._closing:
             await asyncio.sleep(tick)
             if not self.up and self._clock() >= self._retry_at:
                 with contextlib.suppress(StateDown):
@@ -155,11 +156,18 @@ class StateLink:
 
     async def aclose(self, timeout_s: float = 2.0) -> None:
         """Stops the loop, gives background work `timeout_s` to end, closes the client."""
+        self._closing = True
         if self._loop is not None:
+            # Not awaited unbounded: a cancellation that races the client's own timeout can be
+            # lost inside redis-py (seen as a router that never exits after SIGTERM), so the
+            # loop also stops at its next turn, and shutdown goes on after `timeout_s`.
             self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+            await asyncio.wait([self._loop], timeout=timeout_s)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout_s)
-        await self.redis.aclose()
-        await self.redis.connection_pool.disconnect()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.redis.aclose()
+                await self.redis.connection_pool.disconnect()
+        except TimeoutError:
+            log.warning("shared state: closing the Redis connections timed out", redis=self.where)
