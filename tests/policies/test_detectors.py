@@ -349,7 +349,7 @@ def test_scan_time_grows_linearly(name):
     for unit in ADVERSARIAL[name]:
         times = []
         for size in SIZES:  # the smaller sizes first: a quadratic rule fails before 1M
-            repeats = 3 if size < SIZES[-1] else 2
+            repeats = 5 if size < SIZES[-1] else 2  # best of: a busy machine adds noise
             times.append(max(_scan_seconds(detector, adversarial(unit, size), repeats), 1e-5))
             # Generous: cache effects make a linear scan grow up to ~40x from 100k to 1M.
             if len(times) > 1:
