@@ -11,7 +11,8 @@ typical count (exact, else the estimate). Edge backends cost their per-token pri
 Parameters:
     reference_usd (0.001): the cost that scores 0.5.
     expected_output_ratio (1.0): expected output as a fraction of max_tokens, for the score
-        (the cap always uses the worst case).
+        (the cap always uses the worst case). Where learned predictors are configured and
+        decide (docs/predictors.md), their expected output length is used instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from pydantic import Field
 
 from policies.params import Params, parse
+from router.core import estimates
 from router.core.estimates import cost_usd
 from router.core.framework import BackendView, RequestContext
 
@@ -48,7 +50,9 @@ class Cost:
         return None
 
     def score(self, ctx: RequestContext, backend: BackendView) -> float:
-        expected = round(ctx.output_tokens * self.params.expected_output_ratio)
+        expected = estimates.expected_output_tokens(ctx, backend)
+        if expected is None:
+            expected = round(ctx.output_tokens * self.params.expected_output_ratio)
         cost = cost_usd(backend.config.price, ctx.prompt_tokens_on(backend.name), expected)
         ref = self.params.reference_usd
         return ref / (ref + cost)

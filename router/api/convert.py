@@ -243,6 +243,7 @@ def decision_to_pb(d: Decision) -> pb.RouteDecision:
             estimated_cost_usd=c.estimated_cost_usd,
             estimated_ttft_ms=c.estimated_ttft_ms,
             estimated_total_ms=c.estimated_total_ms,
+            estimator=c.estimator,
         )
         if c.rejected_by:
             out.rejected_by = c.rejected_by

@@ -160,7 +160,7 @@ class GenerateRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., model: _Optional[str] = ..., privacy: _Optional[_Union[Privacy, str]] = ..., latency_slo_ms: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., profile: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., features: _Optional[_Iterable[str]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., stop: _Optional[_Iterable[str]] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Candidate(_message.Message):
-    __slots__ = ("backend", "feasible", "scores", "total", "rejected_by", "reason", "estimated_cost_usd", "estimated_ttft_ms", "estimated_total_ms")
+    __slots__ = ("backend", "feasible", "scores", "total", "rejected_by", "reason", "estimated_cost_usd", "estimated_ttft_ms", "estimated_total_ms", "estimator")
     class ScoresEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +177,7 @@ class Candidate(_message.Message):
     ESTIMATED_COST_USD_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_TTFT_MS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATOR_FIELD_NUMBER: _ClassVar[int]
     backend: str
     feasible: bool
     scores: _containers.ScalarMap[str, float]
@@ -186,7 +187,8 @@ class Candidate(_message.Message):
     estimated_cost_usd: float
     estimated_ttft_ms: float
     estimated_total_ms: float
-    def __init__(self, backend: _Optional[str] = ..., feasible: _Optional[bool] = ..., scores: _Optional[_Mapping[str, float]] = ..., total: _Optional[float] = ..., rejected_by: _Optional[str] = ..., reason: _Optional[str] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ..., estimated_total_ms: _Optional[float] = ...) -> None: ...
+    estimator: str
+    def __init__(self, backend: _Optional[str] = ..., feasible: _Optional[bool] = ..., scores: _Optional[_Mapping[str, float]] = ..., total: _Optional[float] = ..., rejected_by: _Optional[str] = ..., reason: _Optional[str] = ..., estimated_cost_usd: _Optional[float] = ..., estimated_ttft_ms: _Optional[float] = ..., estimated_total_ms: _Optional[float] = ..., estimator: _Optional[str] = ...) -> None: ...
 
 class RouteDecision(_message.Message):
     __slots__ = ("backend", "model", "tier", "estimated_cost_usd", "estimated_ttft_ms", "solver", "decision_us", "candidates", "request_id", "profile", "privacy", "batch_size", "batch_id", "detected", "error_code", "error", "config_version")

@@ -30,6 +30,7 @@ from router.core.errors import ConfigError
 from router.http.server import HttpServer
 from router.http.serving import start_http
 from router.observability import tracing_setup
+from router.predict.model import CARD
 from router.runtime.engine import Router
 
 SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["TokenRouter"].full_name
@@ -238,6 +239,10 @@ class RouterServer:
             files[Path(loaded.source).absolute()] = self.reload
         if self.auth is not None:
             files[Path(self.auth.path).absolute()] = self.reload_keys
+        if (folder := loaded.config.predictors.path) is not None:  # retrained: reload
+            files[Path(folder, CARD).expanduser().absolute()] = lambda: self.reload(
+                self.router.loaded.text
+            )
         return files
 
     async def _admin_reload(self, text: str | None) -> LoadedConfig:

@@ -158,6 +158,24 @@ class SchedulerConfig(StrictModel):
     solver_time_limit_ms: float = Field(50.0, gt=0, le=10_000, description="CP-SAT time limit")
 
 
+class PredictorsConfig(StrictModel):
+    """Learned latency and length predictors (docs/predictors.md); reloaded with the config."""
+
+    path: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="folder written by `tokenrouter train`; unset: analytic estimates only",
+    )
+    refresh_minutes: float = Field(
+        0,
+        ge=0,
+        le=10_080,
+        description="retrain from server.request_log this often (a separate process), keeping "
+        "the new models only if they beat the current ones; 0: never",
+    )
+
+
 class HealthConfig(StrictModel):
     probe_interval_s: float = Field(10.0, gt=0, description="how often backends are probed")
     probe_timeout_s: float = Field(5.0, gt=0)
@@ -205,6 +223,7 @@ class Config(StrictModel):
     fallback: FallbackConfig = FallbackConfig()
     tracing: TracingConfig = TracingConfig()
     state: StateConfig = StateConfig()
+    predictors: PredictorsConfig = PredictorsConfig()
     backends: dict[str, BackendCommon] = Field(
         min_length=1, description="each entry validated by the model its `type` names"
     )

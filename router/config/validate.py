@@ -4,7 +4,8 @@ Beyond the schema it checks what only the whole file shows: unknown policy types
 suggestion), bad policy parameters, dangling references, weights on policies that do not
 score, backends named in policy parameters that do not exist (the parameters each policy
 declares in its `backend_parameters`), each backend config's own checks (its `problems()`, e.g.
-llama.cpp: GGUF files that cannot be found), and profiles under which RESTRICTED requests could
+llama.cpp: GGUF files that cannot be found), a predictors folder that cannot be served, and
+profiles under which RESTRICTED requests could
 never be served (under the guards, e.g. privacy, which bind every profile). Every problem names
 the file, line, column, YAML path and reason.
 
@@ -26,6 +27,7 @@ from router.core.guard import third_party_forbidden
 from router.core.registry import Registry, default_registry
 from router.core.types import ChatMessage, Privacy, Request
 from router.placement.pipeline import Step, guards
+from router.predict.model import load_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ def validate_text(text: str, source: str, registry: Registry | None = None) -> R
     _check_weights(loaded, policies, result)
     _check_backend_refs(loaded, policies, result)
     _check_backends(loaded, result)
+    _check_predictors(loaded, result)
     if not result.problems:
         bound = guards(policies, registry.default_guard)
         _check_restricted(loaded, bound, result)
@@ -134,6 +137,21 @@ def _check_backends(loaded: LoadedConfig, result: Result) -> None:
     for name, cfg in loaded.config.backends.items():
         for path, reason in cfg.problems():
             result.problems.append(Problem.of(loaded.error(("backends", name, *path), reason)))
+
+
+def _check_predictors(loaded: LoadedConfig, result: Result) -> None:
+    """The predictors folder loads: a card, and an ONNX model onnxruntime can serve; an online
+    refresh has a folder to write and a request log to learn from."""
+    try:
+        load_for(loaded)
+    except ConfigError as exc:
+        result.problems.append(Problem.of(exc))
+    config = loaded.config
+    if config.predictors.refresh_minutes and not (
+        config.predictors.path and config.server.request_log
+    ):
+        reason = "a refresh needs predictors.path and server.request_log"
+        result.problems.append(Problem.of(loaded.error(("predictors", "refresh_minutes"), reason)))
 
 
 def _check_restricted(loaded: LoadedConfig, bound: tuple[Step, ...], result: Result) -> None:

@@ -17,13 +17,11 @@ most 8 tokens a message and 8 more (role markers and the reply header). Both cos
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from router.core.backend_config import PriceConfig
+from router.core.framework import BackendView, Prediction, RequestContext
 from router.core.types import IMAGE_TOKENS, Request
 
-if TYPE_CHECKING:
-    from router.core.framework import BackendView, RequestContext
+_NONE = Prediction(fallback="no prediction for this backend")
 
 
 def cost_usd(price: PriceConfig, prompt_tokens: int, completion_tokens: int) -> float:
@@ -36,7 +34,10 @@ def cost_usd(price: PriceConfig, prompt_tokens: int, completion_tokens: int) -> 
 
 
 def estimate_ttft_ms(ctx: RequestContext, backend: BackendView) -> float:
-    """Queue wait + prefill time + network round trip, in milliseconds."""
+    """The predictors' TTFT where they decide (router/predict/), else queue wait + prefill time
+    + network round trip, in milliseconds."""
+    if ctx.predictions and not (p := ctx.predictions.get(backend.name, _NONE)).fallback:
+        return p.ttft_ms
     prefill_ms = ctx.prompt_tokens_on(backend.name) / backend.prefill_tokens_per_s * 1e3
     return queue_wait_ms(backend) + prefill_ms + backend.config.performance.rtt_ms
 
@@ -44,10 +45,29 @@ def estimate_ttft_ms(ctx: RequestContext, backend: BackendView) -> float:
 def estimate_total_ms(
     ctx: RequestContext, backend: BackendView, ttft_ms: float | None = None
 ) -> float:
-    """TTFT (computed unless given) + expected output tokens / decode rate, in milliseconds."""
+    """TTFT (computed unless given) + expected output tokens x time per token, in milliseconds:
+    the predictors' figures where they decide, else the request's output at the decode rate."""
     if ttft_ms is None:
         ttft_ms = estimate_ttft_ms(ctx, backend)
+    if ctx.predictions and not (p := ctx.predictions.get(backend.name, _NONE)).fallback:
+        return ttft_ms + max(0, p.output_tokens - 1) * p.tpot_ms
     return ttft_ms + ctx.output_tokens / backend.decode_tokens_per_s * 1e3
+
+
+def expected_output_tokens(ctx: RequestContext, backend: BackendView) -> int | None:
+    """The output length the predictors expect on `backend`, or None where they do not decide."""
+    if ctx.predictions and not (p := ctx.predictions.get(backend.name, _NONE)).fallback:
+        return p.output_tokens
+    return None
+
+
+def estimator(ctx: RequestContext, backend: BackendView) -> str:
+    """What decided the estimates on `backend`: "model", or "analytic" (with why, when the
+    predictors are configured but did not decide)."""
+    if not ctx.predictions:
+        return "analytic"
+    p = ctx.predictions.get(backend.name, _NONE)
+    return f"analytic: {p.fallback}" if p.fallback else "model"
 
 
 # Before any request is observed, a request's service time is taken as one of this size.

@@ -24,6 +24,21 @@ from router.core.types import Privacy, Request, Tier, Usage
 
 
 @dataclass(frozen=True, slots=True)
+class Prediction:
+    """What the learned predictors (router/predict/) expect of one request on one backend;
+    `fallback` non-empty: they did not decide (why), and the analytic estimate is used."""
+
+    ttft_ms: float = 0.0
+    tpot_ms: float = 0.0  # decode time per output token after the first
+    output_tokens: int = 0
+    fallback: str = ""
+
+    @property
+    def total_ms(self) -> float:
+        return self.ttft_ms + max(0, self.output_tokens - 1) * self.tpot_ms
+
+
+@dataclass(frozen=True, slots=True)
 class RequestContext:
     """What every policy needs about one request, computed once.
 
@@ -46,6 +61,9 @@ class RequestContext:
     # is built; every later step reads it. None in a hand-built context: the pipeline then looks
     # it up.
     profile: Any = field(default=None, compare=False, repr=False)
+    # The predictors' view of each backend for this placement (router/predict/model.py); empty
+    # when none are configured. Set by PolicyPipeline.predict just before the policies run.
+    predictions: Mapping[str, Prediction] = field(default_factory=dict, compare=False, repr=False)
 
     def prompt_tokens_on(self, backend: str) -> int:
         """Prompt tokens on `backend`: exact when it can count them, else a typical estimate."""
@@ -73,6 +91,22 @@ class RequestContext:
             backend_prompt_tokens=self.backend_prompt_tokens,
             backend_prompt_bounds=self.backend_prompt_bounds,
             profile=self.profile,
+            predictions=self.predictions,
+        )
+
+    def predicted(self, predictions: Mapping[str, Prediction]) -> RequestContext:
+        """This context with the predictors' view of each backend replaced."""
+        return RequestContext(
+            request=self.request,
+            prompt_tokens=self.prompt_tokens,
+            privacy=self.privacy,
+            detected=self.detected,
+            expected_output_tokens=self.expected_output_tokens,
+            excluded=self.excluded,
+            backend_prompt_tokens=self.backend_prompt_tokens,
+            backend_prompt_bounds=self.backend_prompt_bounds,
+            profile=self.profile,
+            predictions=predictions,
         )
 
 

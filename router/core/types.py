@@ -207,6 +207,7 @@ class Candidate:
     estimated_cost_usd: float = 0.0
     estimated_ttft_ms: float = 0.0
     estimated_total_ms: float = 0.0
+    estimator: str = "analytic"  # "model" when the learned predictors decided the estimates
 
 
 @dataclass(frozen=True, slots=True)

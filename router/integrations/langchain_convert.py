@@ -158,6 +158,7 @@ def _candidate(c: pb.Candidate) -> dict[str, Any]:
         "estimated_cost_usd": c.estimated_cost_usd,
         "estimated_ttft_ms": c.estimated_ttft_ms,
         "estimated_total_ms": c.estimated_total_ms,
+        "estimator": c.estimator,
     }
 
 

@@ -35,6 +35,10 @@ from router.placement import placement, solver
 from router.placement.pipeline import PolicyPipeline
 from router.placement.slicing import sliced
 
+# Rows (requests x backends) of a RouteBatch group the predictors score on the loop; a larger
+# group's prediction (about a microsecond a row) runs in a worker thread.
+PREDICT_INLINE_ROWS = 1024
+
 Admit = Callable[[RequestContext, Decision], Any]  # returns None or an object with release()
 
 log = structlog.get_logger("tokenrouter")
@@ -101,8 +105,14 @@ class Batcher:
 
     async def solve_group(self, batch: Sequence[RequestContext]) -> list[Decision | RouterError]:
         """Places a group jointly, as RouteBatch asks; nothing is admitted. The requests are
-        evaluated in slices between loop turns, so a large group does not stall other calls."""
+        evaluated in slices between loop turns, so a large group does not stall other calls; the
+        predictors (which read only immutable snapshots) run in a worker thread for one."""
         started, views = time.perf_counter(), self._views()
+        if self._pipeline.predictors is not None:
+            if len(batch) * len(views) > PREDICT_INLINE_ROWS:
+                batch = await asyncio.to_thread(self._pipeline.predict, batch, views)
+            else:
+                batch = self._pipeline.predict(batch, views)
         candidates = [tuple(self._pipeline.evaluate(c, views)) async for c in sliced(batch)]
         p = placement.plan(self._pipeline, batch, views, tuple(candidates), started)
         solution = await self._solve(p)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from router.config import LoadedConfig
 from router.core import estimates
@@ -36,6 +37,9 @@ from router.core.guard import PRIVACY_GUARD, third_party_forbidden
 from router.core.handle import PluginHandle
 from router.core.registry import Policy, Registry
 from router.core.types import Candidate, ChatMessage, Privacy, Request
+
+if TYPE_CHECKING:
+    from router.predict.model import Predictors
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +117,15 @@ class PolicyPipeline:
     """Builds the configured policies and profiles, and evaluates requests against them."""
 
     def __init__(
-        self, loaded: LoadedConfig, registry: Registry, handle: PluginHandle | None = None
+        self,
+        loaded: LoadedConfig,
+        registry: Registry,
+        handle: PluginHandle | None = None,
+        predictors: Predictors | None = None,
     ) -> None:
         config = loaded.config
         self.version = loaded.version
+        self.predictors = predictors
         self.policies: dict[str, Policy] = {}
         for name, spec in config.policies.items():
             try:
@@ -175,6 +184,16 @@ class PolicyPipeline:
             ctx = step.policy.prepare(ctx)
         return ctx
 
+    def predict(
+        self, batch: Sequence[RequestContext], views: Sequence[BackendView]
+    ) -> Sequence[RequestContext]:
+        """`batch` with the predictors' view of every backend (one session run for all of it),
+        or as it is when no predictors are configured."""
+        if self.predictors is None:
+            return batch
+        found = self.predictors.predict(batch, views)
+        return [ctx.predicted(p) for ctx, p in zip(batch, found, strict=True)]
+
     def evaluate(self, ctx: RequestContext, views: Sequence[BackendView]) -> list[Candidate]:
         """Filters and scores every backend for one prepared request."""
         profile = self.profile_of(ctx)
@@ -192,21 +211,28 @@ class PolicyPipeline:
                 rejected.update({n: (step.name, r) for n, r in reasons.items() if r})
         scorers = profile.of(Scorer)
         output_tokens = ctx.output_tokens
+        predicted = bool(ctx.predictions)
         out = []
         for view in views:
             name = view.name
-            cost = estimates.cost_usd(view.config.price, ctx.prompt_tokens_on(name), output_tokens)
+            source, tokens = "analytic", output_tokens
+            if predicted:
+                source = estimates.estimator(ctx, view)
+                tokens = estimates.expected_output_tokens(ctx, view) or output_tokens
+            cost = estimates.cost_usd(view.config.price, ctx.prompt_tokens_on(name), tokens)
             ttft = estimates.estimate_ttft_ms(ctx, view)
             total_ms = estimates.estimate_total_ms(ctx, view, ttft)
             if name in rejected:
                 policy, reason = rejected[name]
-                out.append(Candidate(name, False, {}, 0.0, policy, reason, cost, ttft, total_ms))
+                out.append(
+                    Candidate(name, False, {}, 0.0, policy, reason, cost, ttft, total_ms, source)
+                )
                 continue
             scores = {}
             for s in scorers:
                 scores[s.name] = _clamp(s.policy.score(ctx, view))
             total = sum([scores[s.name] * s.weight for s in scorers])
-            out.append(Candidate(name, True, scores, total, "", "", cost, ttft, total_ms))
+            out.append(Candidate(name, True, scores, total, "", "", cost, ttft, total_ms, source))
         return out
 
     def is_resource(self, policy_name: str) -> bool:

@@ -46,11 +46,13 @@ def plan(
     candidates: tuple[tuple[Candidate, ...], ...] | None = None,
     started: float | None = None,
 ) -> Plan:
-    """The solver problem for `batch`; `candidates` (pipeline.evaluate per request) and the
-    perf_counter time the decision `started` may come from a caller that evaluated already."""
+    """The solver problem for `batch`; `candidates` (pipeline.evaluate per request, of a batch
+    that went through pipeline.predict) and the perf_counter time the decision `started` may
+    come from a caller that evaluated already."""
     started = time.perf_counter() if started is None else started
     index = {v.name: j for j, v in enumerate(views)}
     if candidates is None:
+        batch = pipeline.predict(batch, views)
         candidates = tuple(tuple(pipeline.evaluate(ctx, views)) for ctx in batch)
     scores = [[c.total if c.feasible else None for c in row] for row in candidates]
     slots: list[int | None] = [None] * len(views)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from router.core import estimates, json_schema
 from router.core.backend import Finish, StreamEvent, TextDelta
@@ -31,9 +32,24 @@ class Attempt:
     """Streams one admitted placement and keeps `usage` current."""
 
     def __init__(
-        self, rt: Runtime, decision: Decision, request: Request, started: float, usage: Usage
+        self,
+        rt: Runtime,
+        decision: Decision,
+        request: Request,
+        started: float,
+        usage: Usage,
+        observe: bool = False,
     ) -> None:
         self.backend = rt.backends[decision.backend]
+        self._decision = decision
+        self._prefill_ms = 0.0
+        self._ended_at = 0.0
+        # For the request log (`observe`): the backend's counts before this request, as the
+        # scheduler's view showed them.
+        self._load = (0, 0)
+        if observe:
+            view = rt.view(decision.backend)
+            self._load = (max(0, view.in_flight - 1), view.queued)
         self._stats = rt.stats[decision.backend]
         self._request = request
         self._started = started  # the request's start (perf_counter)
@@ -81,6 +97,7 @@ class Attempt:
             self.backend.config.price, event.prompt_tokens, event.completion_tokens
         )
         usage.total_ms = (now - self._started) * 1e3
+        self._prefill_ms, self._ended_at = event.prefill_ms, now
         if self._output is not None:
             schema = json_schema.parse_schema(self._request.response_format.schema)
             usage.schema_valid = json_schema.validates(schema, "".join(self._output))
@@ -104,4 +121,35 @@ class Attempt:
         usage.cost_usd = estimates.cost_usd(
             self.backend.config.price, usage.prompt_tokens, usage.completion_tokens
         )
-        usage.total_ms = (time.perf_counter() - self._started) * 1e3
+        self._ended_at = time.perf_counter()
+        usage.total_ms = (self._ended_at - self._started) * 1e3
+
+    def observation(self, status: str) -> dict[str, Any]:
+        """This attempt for the request log: the features and timings a predictor learns from
+        (router/predict/features.py), and the analytic estimates made at the decision."""
+        usage, began, first = self.usage, self.began, self.first_token_at
+        ended = self._ended_at or time.perf_counter()
+        ttft = (first - began) * 1e3 if first else 0.0
+        name = self.backend.name
+        chosen = next((c for c in self._decision.candidates if c.backend == name), None)
+        record: dict[str, Any] = {
+            "backend": name,
+            "status": status,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "finish_reason": usage.finish_reason,
+            "ttft_ms": round(ttft, 3),
+            "decode_ms": round((ended - first) * 1e3, 3) if first else 0.0,
+            "total_ms": round((ended - began) * 1e3, 3),
+            "prefill_ms": round(self._prefill_ms, 3),
+            "queue_ms": round(max(0.0, ttft - self._prefill_ms), 3) if self._prefill_ms else None,
+            "in_flight": self._load[0],
+            "queued": self._load[1],
+        }
+        if chosen is not None:
+            record["est_ttft_ms"] = round(chosen.estimated_ttft_ms, 3)
+            record["est_total_ms"] = round(chosen.estimated_total_ms, 3)
+            record["estimator"] = chosen.estimator
+        if signals := getattr(self.backend, "metrics", None):  # vLLM / llama.cpp server load
+            record["load"] = dict(signals)
+        return record

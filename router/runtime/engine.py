@@ -12,6 +12,7 @@ import asyncio
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import structlog
 
@@ -25,6 +26,8 @@ from router.core.types import Decision, Request, Usage
 from router.observability import Metrics, tracing
 from router.placement.pipeline import PolicyPipeline
 from router.placement.slicing import sliced
+from router.predict import refresh
+from router.predict.model import load_for
 from router.runtime import generation, probing, request_logging
 from router.runtime.backend_stats import BackendStats
 from router.runtime.context import INLINE_CHARS, Runtime
@@ -45,6 +48,7 @@ class Router:
         self.runtime: Runtime
         self._reload_lock = asyncio.Lock()
         self._prober: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self._draining: set[asyncio.Task[None]] = set()
         self._versions: weakref.WeakSet[Runtime] = weakref.WeakSet()  # every live Runtime
         self.request_log: RequestLog | None = None
@@ -73,6 +77,7 @@ class Router:
         if loaded.config.server.request_log:
             router.request_log = RequestLog(loaded.config.server.request_log)
         router._prober = asyncio.create_task(probing.probe_forever(lambda: router.runtime))
+        router._refresher = asyncio.create_task(refresh.refresh_forever(lambda: router.config))
         return router
 
     # The current version's parts, for callers that do not care about versions.
@@ -101,7 +106,8 @@ class Router:
 
     async def _build(self, loaded: LoadedConfig, old: Runtime | None) -> Runtime:
         """A runtime for `loaded`, reusing `old`'s unchanged backends and their state."""
-        pipeline = PolicyPipeline(loaded, self.registry, self.handle)
+        predictors = await asyncio.to_thread(load_for, loaded)
+        pipeline = PolicyPipeline(loaded, self.registry, self.handle, predictors)
         backends: dict[str, Backend] = {}
         stats: dict[str, BackendStats] = {}
         started: list[Backend] = []
@@ -182,6 +188,8 @@ class Router:
     async def aclose(self) -> None:
         if self._prober is not None:
             self._prober.cancel()
+        if self._refresher is not None:
+            self._refresher.cancel()
         self.runtime.batcher.close()
         for task in list(self._draining):
             await task
@@ -244,7 +252,8 @@ class Router:
         The stream runs on the version current now; close it (contextlib.aclosing) when
         leaving it early.
         """
-        return generation.generate(self.runtime, request, self._log, self.metrics)
+        observe = self.request_log is not None
+        return generation.generate(self.runtime, request, self._log, self.metrics, observe)
 
     def _log(
         self,
@@ -256,6 +265,7 @@ class Router:
         backend: str = "",
         error: BaseException | None = None,
         ctx: RequestContext | None = None,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> None:
         """Records the end of a request (router/runtime/request_logging.py) and counts it in the
         metrics (router/observability/metrics.py)."""
@@ -278,4 +288,5 @@ class Router:
             backend=backend,
             error=error,
             ctx=ctx,
+            attempts=attempts,
         )

@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from typing import Any
 
 import structlog
 
@@ -28,6 +29,7 @@ from router.observability import Metrics, tracing
 from router.runtime.admission import Admission
 from router.runtime.attempt import Attempt
 from router.runtime.context import Runtime
+from router.runtime.request_logging import status_of
 
 log = structlog.get_logger("tokenrouter")
 
@@ -35,10 +37,11 @@ Ended = Callable[..., None]  # (kind, request, started, *, usage, error, ctx): l
 
 
 async def generate(
-    rt: Runtime, request: Request, ended: Ended, metrics: Metrics
+    rt: Runtime, request: Request, ended: Ended, metrics: Metrics, observe: bool = False
 ) -> AsyncIterator[Decision | TextDelta | Usage]:
     """Yields a decision, text deltas and the usage on version `rt`; see the module docstring.
-    `metrics` counts each decision and fallback (the end of the request: `ended`).
+    `metrics` counts each decision and fallback (the end of the request: `ended`). With
+    `observe`, `ended` also gets `attempts`: each attempt's observation for the request log.
 
     While it runs, `rt` counts as in use (a reload's drain waits for it). The backend's stream
     is read here directly: one generator between the backend and the service, not a stack."""
@@ -46,6 +49,7 @@ async def generate(
         started = time.perf_counter()
         usage = Usage()
         ctx = None
+        attempts: list[dict[str, Any]] | None = [] if observe else None
         trace = tracing.current()  # None when tracing is off; read once, here
         try:
             ctx = await rt.context(request)
@@ -65,7 +69,7 @@ async def generate(
                 metrics.decided(decision)
                 usage.backend = decision.backend
                 usage.backends_tried.append(decision.backend)
-                run = Attempt(rt, decision, request, started, usage)
+                run = Attempt(rt, decision, request, started, usage, observe)
                 span = trace.attempt(decision, attempt) if trace is not None else None
                 try:  # from here on, every way out settles or releases the admission
                     if admission.needs_confirm:
@@ -84,6 +88,8 @@ async def generate(
                     yield usage
                 except (BackendUnavailable, ResourceExhausted) as exc:
                     _end(run, admission, "error")
+                    if attempts is not None:
+                        attempts.append(run.observation(exc.code))
                     tracing.end_attempt(span, run, exc)
                     last = _backend_failed(rt, decision.backend, exc, run.streaming)
                     left = request.time_left()
@@ -101,9 +107,13 @@ async def generate(
                     continue
                 except BaseException as exc:
                     _end(run, admission, "cancelled")
+                    if attempts is not None:
+                        attempts.append(run.observation(status_of(exc)))
                     tracing.end_attempt(span, run, exc)
                     raise
                 admission.settle(usage)
+                if attempts is not None:
+                    attempts.append(run.observation("OK"))
                 tracing.end_attempt(span, run)
                 rt.health.success(decision.backend)
                 break
@@ -113,9 +123,9 @@ async def generate(
         except BaseException as exc:
             if not usage.total_ms:
                 usage.total_ms = (time.perf_counter() - started) * 1e3
-            ended("generate", request, started, usage=usage, error=exc, ctx=ctx)
+            ended("generate", request, started, usage=usage, error=exc, ctx=ctx, attempts=attempts)
             raise
-        ended("generate", request, started, usage=usage, ctx=ctx)
+        ended("generate", request, started, usage=usage, ctx=ctx, attempts=attempts)
 
 
 def _retry_after(exc: RouterError) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import structlog
 
@@ -42,13 +43,15 @@ def request_ended(
     backend: str = "",
     error: BaseException | None = None,
     ctx: RequestContext | None = None,
+    attempts: list[dict[str, Any]] | None = None,
 ) -> None:
     """Logs the end of a `kind` ("route", "generate") request that began at `started`
-    (perf_counter), and writes its request-log record if it is a Generate."""
+    (perf_counter), and writes its request-log record (with its `attempts`) if it is a
+    Generate."""
     status = status_of(error)
     elapsed_s = time.perf_counter() - started
     if kind == "generate" and request_log is not None and usage is not None:
-        request_log.record(request, usage, ctx, status, time.time() - elapsed_s)
+        request_log.record(request, usage, ctx, status, time.time() - elapsed_s, attempts or [])
     level = logging.WARNING if status not in ("OK", "CANCELLED") else logging.INFO
     if not log.is_enabled_for(level):
         return

@@ -134,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
         "replay", help="what-if replay of a trace through configs", add_help=False
     )
     replay.add_argument("args", nargs=argparse.REMAINDER)
+    train = sub.add_parser("train", help="fit latency and length predictors from request logs")
+    train.add_argument("args", nargs=argparse.REMAINDER)
     backends = sub.add_parser("backends", help="list the router's backends as JSON")
     _connection_args(backends)
     keys = sub.add_parser("keys", help="tenant API keys (stored hashed in a keys file)")
@@ -298,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from router.tools import replay
 
         return replay.main(argv[1:])
+    if argv[:1] == ["train"]:  # so does train (tokenrouter train --help)
+        from router.tools import train
+
+        return train.main(argv[1:])
     args = _parser().parse_args(argv)
     command = {
         "serve": _serve,

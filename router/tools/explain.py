@@ -1,4 +1,6 @@
-"""Renders a RouteDecision as a readable table: every candidate's scores, or why it was rejected."""
+"""Renders a RouteDecision as a readable table: every candidate's scores, or why it was rejected,
+and what decided its estimates ("model": the learned predictors; else "analytic", with why the
+predictors did not decide when they are configured)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,16 @@ def format_decision(d: pb.RouteDecision) -> str:
         "",
     ]
     policies = sorted({name for c in d.candidates for name in c.scores})
-    header = ["", "backend", *policies, "total", "est. cost $", "est. TTFT ms", "excluded by"]
+    header = [
+        "",
+        "backend",
+        *policies,
+        "total",
+        "est. cost $",
+        "est. TTFT ms",
+        "estimate",
+        "excluded by",
+    ]
     rows = [header]
     for c in d.candidates:
         mark = "*" if c.backend == d.backend else ""
@@ -35,6 +46,7 @@ def format_decision(d: pb.RouteDecision) -> str:
                 total,
                 f"{c.estimated_cost_usd:.6f}",
                 f"{c.estimated_ttft_ms:.1f}",
+                c.estimator or "analytic",
                 excluded,
             ]
         )

@@ -26,7 +26,10 @@ Simulation model (discrete events, never sleeps; the same inputs and seed give t
   live requests are: each Reserver of the profile reserves (a RouterError releases what was
   held and rejects with its code). A request starts when a slot is free (FIFO).
 - Times: TTFT = queue wait (batch window included) + prompt / prefill rate + rtt; completion =
-  first token + output / decode rate (the backend's `performance`). TTFT is known at the start,
+  first token + output / decode rate (the backend's `performance`); with --service-model DIR,
+  the trained predictors' TTFT and time per token for the job where they judge it
+  (router/tools/replay_service.py). A request-log trace's recorded times are compared with the
+  simulated ones (calibration). TTFT is known at the start,
   so the event heap holds completions; arrivals are a sorted stream merged with it (completions
   at the same instant go first). A completion settles the admission with
   Usage(cost_usd=estimates.cost_usd(real output)), frees the slot and starts the next in queue.
@@ -62,11 +65,13 @@ from router.core.registry import Registry, default_registry
 from router.core.types import Decision, Privacy, Usage
 from router.placement import placement, solver
 from router.placement.pipeline import PolicyPipeline
+from router.predict.model import PredictorError, Predictors, load_for
 from router.runtime import admission
 from router.runtime.admission import Admission
 from router.runtime.backend_stats import BackendStats
 from router.tools import replay_trace
 from router.tools.replay_report import Metrics, difference, format_report
+from router.tools.replay_service import ServiceModel, calibration
 from router.tools.replay_trace import TraceError, TraceRequest, assign, to_request
 
 
@@ -105,12 +110,16 @@ class _Simulation:
         ewma: bool,
         time_limit_s: float,
         registry: Registry | None = None,
+        service: ServiceModel | None = None,
     ) -> None:
         self.now = 0.0
         self.config = loaded.config
         clock = self._clock
         handle = PluginHandle.simulated(clock)  # budget, capacity and the clock on simulated time
-        self.pipeline = PolicyPipeline(loaded, registry or default_registry(), handle)
+        # Decisions use the config's predictors, as live; `service` times the jobs.
+        predictors = load_for(loaded)
+        self.pipeline = PolicyPipeline(loaded, registry or default_registry(), handle, predictors)
+        self.service = service
         self.backends = [_Backend(n, c) for n, c in self.config.backends.items()]
         self.by_name = {b.name: b for b in self.backends}
         self.ewma, self.time_limit_s = ewma, time_limit_s
@@ -121,6 +130,7 @@ class _Simulation:
         refs = [s.policy for s in self.pipeline.guards if isinstance(s.policy, Filter)]
         self.privacy_refs = refs or [(registry or default_registry()).default_guard(handle)]
         self.ttft: dict[int, float] = {}
+        self.total: dict[int, float] = {}
         self.placed: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.tiers: Counter[str] = Counter()
@@ -220,9 +230,18 @@ class _Simulation:
     def _start(self, job: _Job) -> None:
         b = job.backend
         b.running += 1
-        job.first_token = self.now + job.ctx.prompt_tokens / b.prefill + b.rtt_s
+        timed = None
+        if self.service is not None:
+            timed = self.service.times(
+                job.ctx, b.name, b.config, b.running - 1, len(b.queue), job.output
+            )
+        if timed is None:
+            job.first_token = self.now + job.ctx.prompt_tokens / b.prefill + b.rtt_s
+            done = job.first_token + job.output / b.decode
+        else:
+            job.first_token = self.now + timed[0]
+            done = job.first_token + timed[1]
         job.ttft_ms = (job.first_token - job.arrival) * 1e3
-        done = job.first_token + job.output / b.decode
         heapq.heappush(self.events, (done, next(self.seq), job))
 
     def _complete(self, job: _Job) -> None:
@@ -237,6 +256,7 @@ class _Simulation:
             b.stats.observe(ctx.prompt_tokens, job.ttft_ms, job.output, decode_s, total_ms)
         self.cost += cost
         self.ttft[job.index] = job.ttft_ms
+        self.total[job.index] = total_ms
         if b.queue:
             self._start(b.queue.popleft())
 
@@ -255,14 +275,18 @@ def replay(
     solver_time_limit_ms: float | None = None,
     ewma: bool = False,
     registry: Registry | None = None,
+    service: ServiceModel | None = None,
 ) -> Metrics:
-    """Replays shaped requests (see replay_trace.shape) against one config; see the docstring."""
+    """Replays shaped requests (see replay_trace.shape) against one config; see the docstring.
+    `service`: trained predictors time the jobs instead of the configured rates."""
     started = time.perf_counter()
     requests = assign(requests, seed=seed, privacy=dict(privacy or {}), slo=slo)
     sched = loaded.config.scheduler
     window_ms = sched.batch_window_ms if batch_window_ms is None else batch_window_ms
     limit_ms = solver_time_limit_ms or sched.solver_time_limit_ms
-    sim = _Simulation(loaded, ewma=ewma, time_limit_s=limit_ms / 1e3, registry=registry)
+    sim = _Simulation(
+        loaded, ewma=ewma, time_limit_s=limit_ms / 1e3, registry=registry, service=service
+    )
     sim.run(requests, window_ms / 1e3)
     ttfts = sorted(sim.ttft.values())
     served = len(ttfts)
@@ -272,6 +296,7 @@ def replay(
             slo_requests += 1
             slo_met += k in sim.ttft and sim.ttft[k] <= r.latency_slo_ms
     names = [b.name for b in sim.backends]
+    ttft_error, total_error, calibrated = calibration(requests, sim.ttft, sim.total)
     return Metrics(
         config=loaded.source,
         requests=len(requests),
@@ -293,6 +318,11 @@ def replay(
         solver_tiers=dict(sorted(sim.tiers.items())),
         simulated_s=sim.now,
         wall_s=time.perf_counter() - started,
+        service_model=str(service.predictors.directory) if service else "analytic",
+        service_fallbacks=service.fallbacks if service else 0,
+        calibrated_requests=calibrated,
+        ttft_error_pct=ttft_error,
+        total_error_pct=total_error,
     )
 
 
@@ -317,6 +347,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--solver-time-limit-ms", type=float, help="default: the config's")
     p.add_argument("--ewma", action="store_true", help="feed simulated completions to estimates")
     p.add_argument(
+        "--service-model",
+        metavar="DIR",
+        help="time jobs with the predictors in DIR (tokenrouter train) instead of the rates",
+    )
+    p.add_argument(
         "--json", dest="json_path", metavar="FILE", help="also write the metrics as JSON to FILE"
     )
     return p
@@ -334,11 +369,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             solver_time_limit_ms=args.solver_time_limit_ms,
             ewma=args.ewma,
         )
+        model = Predictors.load(args.service_model) if args.service_model else None
         configs = [load_config(args.config)]
         if args.compare:
             configs.append(load_config(args.compare))
-        results = [replay(c, requests, args.seed, **options) for c in configs]  # type: ignore[arg-type]
-    except (ConfigError, TraceError, OSError) as exc:
+        results = [
+            replay(c, requests, args.seed, service=model and ServiceModel(model), **options)  # type: ignore[arg-type]
+            for c in configs
+        ]
+    except (ConfigError, TraceError, PredictorError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"trace: {', '.join(args.trace)}  requests: {len(requests)}  seed: {args.seed}")

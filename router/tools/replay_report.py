@@ -31,6 +31,13 @@ class Metrics:
     solver_tiers: dict[str, int]
     simulated_s: float
     wall_s: float = field(default=0.0, compare=False)
+    # Calibration (router/tools/replay_service.py): the service-time model, and the simulated
+    # times' error against the real ones a request log recorded (None: it recorded none).
+    service_model: str = "analytic"
+    service_fallbacks: int = 0  # jobs the trained model did not judge (the rates were used)
+    calibrated_requests: int = 0
+    ttft_error_pct: float | None = None
+    total_error_pct: float | None = None
 
 
 def difference(a: Metrics, b: Metrics) -> dict[str, Any]:
@@ -42,7 +49,7 @@ def difference(a: Metrics, b: Metrics) -> dict[str, Any]:
             out[f.name] = {k: vb.get(k, 0) - va.get(k, 0) for k in sorted({*va, *vb})}
         elif isinstance(va, int | float) and isinstance(vb, int | float):
             out[f.name] = vb - va
-        elif f.name != "config":
+        elif f.name not in ("config", "service_model"):
             out[f.name] = None
     return out
 
@@ -59,6 +66,9 @@ _ROWS: list[tuple[str, str, str]] = [  # label, metric, format
     ("SLO attainment", "slo_attainment", ".1%"),
     ("privacy violations", "privacy_violations", "d"),
     ("rejected", "rejected", "d"),
+    ("TTFT error vs the trace (%)", "ttft_error_pct", ".1f"),
+    ("total time error vs the trace (%)", "total_error_pct", ".1f"),
+    ("service-model fallbacks", "service_fallbacks", "d"),
 ]
 
 
@@ -77,7 +87,13 @@ def format_report(results: Sequence[Metrics]) -> str:
         ("simulated time (s)", [m.simulated_s for m in results], ".1f"),
         ("wall time (s)", [m.wall_s for m in results], ".2f"),
     ]
-    header = ["metric", *(f"{'AB'[i]}: {m.config}" for i, m in enumerate(results))]
+    header = [
+        "metric",
+        *(
+            f"{'AB'[i]}: {m.config}" + (f" ({m.service_model})" * (m.service_model != "analytic"))
+            for i, m in enumerate(results)
+        ),
+    ]
     table = [header + ["B - A"] * (len(results) == 2)]
     for label, values, fmt in rows:
         cells = [label, *("-" if v is None else format(v, fmt) for v in values)]

@@ -25,7 +25,10 @@ Two formats are read (`load_trace` tells them apart by the first non-blank chara
    status            str    OK, or the error code; a failed row that generated nothing replays
                             with max_tokens of output (what it may have used)
    profile, model    str    optional: the profile and model the client asked for
-   Other keys (request_id, backend, cost_usd, ttft_ms, total_ms, ...) are ignored.
+   messages          int    optional: how many messages it carried (default 1; replayed empty)
+   ttft_ms, total_ms float  as the real run measured them (rows with status OK): what a
+                            replay's times are compared with (calibration)
+   Other keys (request_id, backend, cost_usd, attempts, ...) are ignored.
    Blank lines and lines starting with '#' are skipped.
 
 A field a trace lacks stays None in `TraceRequest`; `assign()` fills privacy and SLO by ratio
@@ -45,7 +48,7 @@ from dataclasses import dataclass, replace
 
 from router.config import Config
 from router.core.errors import InvalidArgument
-from router.core.types import Privacy, Request
+from router.core.types import ChatMessage, Privacy, Request
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
@@ -63,6 +66,9 @@ class TraceRequest:
     latency_slo_ms: int | None = None
     profile: str = ""
     model: str = ""
+    messages: int = 1  # how many messages the request carried (request logs record it)
+    ttft_ms: float | None = None  # as the real run measured them (request logs, served rows)
+    total_ms: float | None = None
 
 
 class TraceError(ValueError):
@@ -128,6 +134,8 @@ def load_request_log(path: str | os.PathLike[str]) -> list[TraceRequest]:
                         latency_slo_ms=None if slo is None else int(slo),
                         profile=str(o.get("profile") or ""),
                         model=str(o.get("model") or ""),
+                        messages=int(o.get("messages") or 1),
+                        **_recorded_times(o),
                     )
                 )
             except KeyError as exc:
@@ -135,6 +143,16 @@ def load_request_log(path: str | os.PathLike[str]) -> list[TraceRequest]:
             except (ValueError, TypeError, AttributeError) as exc:
                 raise TraceError(f"{path}:{n}: {exc}") from None
     return out
+
+
+def _recorded_times(o: dict) -> dict[str, float]:
+    """The TTFT and total time a served row recorded, for calibrated replays."""
+    if o.get("status", "OK") != "OK":
+        return {}
+    ttft, total = o.get("ttft_ms"), o.get("total_ms")
+    if not all(isinstance(v, int | float) and v > 0 for v in (ttft, total)):
+        return {}
+    return {"ttft_ms": float(ttft), "total_ms": float(total)}
 
 
 def load_trace(path: str | os.PathLike[str]) -> list[TraceRequest]:
@@ -271,13 +289,15 @@ def to_request(index: int, r: TraceRequest, config: Config) -> Request:
         raise InvalidArgument("max_tokens", f"{max_tokens} exceeds the limit {limits.max_tokens}")
     if r.model and not any(r.model in (c.model, *c.aliases) for c in config.backends.values()):
         raise InvalidArgument("model", f"unknown model {r.model!r}")
+    if not 1 <= r.messages <= limits.max_messages:
+        raise InvalidArgument("messages", f"{r.messages} messages (1 to {limits.max_messages})")
     largest = max(c.context_window for c in config.backends.values())
     if max_tokens >= largest or r.prompt_tokens + max_tokens > largest:
         raise InvalidArgument("messages", f"does not fit any context window (largest {largest})")
     return Request(
         str(index),
         r.tenant or "default",
-        (),
+        (ChatMessage("user", ""),) * r.messages,  # no content: only the count is replayed
         max_tokens,
         defaults.temperature,
         model=r.model,

@@ -18,8 +18,8 @@ class FakeRequestLog:
     def __init__(self) -> None:
         self.records: list[tuple] = []
 
-    def record(self, request, usage, ctx, status, arrived_unix) -> None:
-        self.records.append((request.request_id, status, usage.completion_tokens))
+    def record(self, request, usage, ctx, status, arrived_unix, attempts) -> None:
+        self.records.append((request.request_id, status, usage.completion_tokens, len(attempts)))
 
 
 REQUEST = Request("r1", "acme", (ChatMessage("user", "secret text"),), 8, 0.0)
@@ -42,17 +42,27 @@ def test_status_of(error, status):
 
 
 def test_a_generate_gets_a_record_and_a_route_does_not():
-    """Only a Generate with a usage is written to the request log, with its status."""
+    """Only a Generate with a usage is written to the request log, with its status and its
+    attempts."""
     out = FakeRequestLog()
     usage = Usage(completion_tokens=3, backend="a")
     started = time.perf_counter()
-    request_ended("generate", REQUEST, started, request_log=out, log_content=False, usage=usage)
+    attempts = [{"backend": "a", "status": "OK"}]
+    request_ended(
+        "generate",
+        REQUEST,
+        started,
+        request_log=out,
+        log_content=False,
+        usage=usage,
+        attempts=attempts,
+    )
     request_ended("route", REQUEST, started, request_log=out, log_content=False, backend="a")
     error = RequestFailed("UNAVAILABLE", "down")
     request_ended(
         "generate", REQUEST, started, request_log=out, log_content=False, usage=usage, error=error
     )
-    assert out.records == [("r1", "OK", 3), ("r1", "UNAVAILABLE", 3)]
+    assert out.records == [("r1", "OK", 3, 1), ("r1", "UNAVAILABLE", 3, 0)]
 
 
 def test_the_log_line_has_content_only_when_asked():
