@@ -13,6 +13,7 @@ from benchmarks import (
     http_faces,
     http_streaming,
     load,
+    predictors,
     relay,
     route_overhead,
     routing_quality,
@@ -86,5 +87,10 @@ SECTIONS: list[SectionSpec] = [
         "workers",
         "Route/s of one machine with serve --workers 2 vs one process",
         workers.run,
+    ),
+    SectionSpec(
+        "predictors",
+        "learned TTFT / total-time predictors vs the analytic estimates: error, live A/B, cost",
+        predictors.run,
     ),
 ]
