@@ -3,12 +3,12 @@
 The fleet: a `tokenrouter serve` process with two backends of different speeds, the in-process
 edge SmolLM2 on one thread (`edge`) and a real `python -m llama_cpp.server` on two (`gpu`).
 Prompt and output lengths are drawn from the Azure conversation trace, scaled to the small
-model (prompt x 1/4, at most 240 tokens; max_tokens = output x 1/10, 1..24).
+model (prompt x 1/16, at most 48 words; max_tokens = output x 1/16, 1..16).
 
-1. Observations: requests alternate between the backends (`model` alias) in closed-loop groups
-   of 1-8 at once, with the request log on; `tokenrouter train` then fits on the first 70% in
-   time and reports, on the last 30%, the MAPE of TTFT and total time per backend: model vs the
-   analytic estimate the router made at each decision.
+1. Observations: requests alternate between the backends (`model` alias), CHUNK at a time at a
+   concurrency of 1-8 (workers kept busy), with the request log on; `tokenrouter train` then
+   fits on the first 70% in time and reports, on the last 30%, the MAPE of TTFT and total time
+   per backend: model vs the analytic estimate the router made at each decision.
 2. Live A/B: the same open-loop arrivals (the trace's inter-arrival gaps, scaled to a target
    rate) with a TTFT SLO, placed by the latency policy, through a fresh router without and then
    with the trained predictors: SLO attainment and TTFT p99 (as the router measured them).
@@ -35,6 +35,7 @@ from benchmarks.harness import Check, Section
 TRACE = REPO_ROOT.parent / "shared" / "data" / "traces"
 WORDS = ("time", "person", "year", "way", "day", "thing", "man", "world", "life", "hand")
 SLO_MS = 1500
+CHUNK = 40  # observations collected at one concurrency
 COLUMNS = ["row", "backend", "rows", "model_mape", "analytic_mape"]
 
 
@@ -49,8 +50,8 @@ def _lengths(n: int, seed: int) -> list[tuple[float, int, int]]:
         ts = int(clock[0]) * 3600 + int(clock[1]) * 60 + float(clock[2])
         gap = 0.0 if last is None else max(0.0, ts - last)
         last = ts
-        prompt = min(240, max(4, int(row["ContextTokens"]) // 4))
-        out.append((gap, prompt, min(24, max(1, int(row["GeneratedTokens"]) // 10))))
+        prompt = min(48, max(4, int(row["ContextTokens"]) // 16))
+        out.append((gap, prompt, min(16, max(1, int(row["GeneratedTokens"]) // 16))))
     return out
 
 
@@ -116,11 +117,15 @@ async def _collect(target: str, n: int) -> None:
             async for _ in stub.Generate(_message(words, max_tokens, rng, model=alias)):
                 pass
 
-        done = 0
-        while done < n:
-            width = min(rng.randint(1, 8), n - done)
-            await asyncio.gather(*(one(done + k) for k in range(width)))
-            done += width
+        async def worker(queue: asyncio.Queue[int]) -> None:
+            while not queue.empty():
+                await one(queue.get_nowait())
+
+        for start in range(0, n, CHUNK):  # each chunk at a concurrency of 1-8, kept busy
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for i in range(start, min(n, start + CHUNK)):
+                queue.put_nowait(i)
+            await asyncio.gather(*(worker(queue) for _ in range(rng.randint(1, 8))))
 
 
 async def _arm(target: str, arrivals: list[tuple[float, int, int]], rate: float) -> list[float]:
@@ -177,7 +182,7 @@ def run(quick: bool) -> Section:
     from router.predict.train import train
     from tests.llamacpp_server import start_llamacpp_server
 
-    observations, arrivals, rate = (160, 60, 0.8) if quick else (2000, 300, 0.8)
+    observations, arrivals, rate = (120, 40, 1.0) if quick else (2000, 240, 1.0)
     with start_llamacpp_server() as gpu, tempfile.TemporaryDirectory() as tmp:
         folder, log = Path(tmp) / "models", Path(tmp) / "requests.jsonl"
         config = _config(gpu.base_url)
